@@ -1,0 +1,211 @@
+"""BM25 first stage on Pyserini/Anserini: build a Lucene index from any supported collection, search it.
+
+:class:`BM25Searcher` has Pyserini's searcher shape (``search(query, k)`` and ``batch_search(queries, qids, k,
+threads)`` return Pyserini hits with ``docid`` and ``score``) and exposes the wrapped
+``pyserini.search.lucene.LuceneSearcher`` as ``.searcher``. It adds what re-ranking needs: runs as
+:class:`~rerankinject.runs.RunRecord` lists and the exact BM25 score of any indexed document for a query
+(:meth:`BM25Searcher.score`), the same number Lucene's search would give it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from .errors import DataError
+from .fileio import atomic_write
+from .formats import document_text, iter_collection
+from .jvm import start_jvm
+from .runs import Run, RunRecord, sort_hits
+
+__all__ = ["BM25Searcher", "build_lucene_index", "DEFAULT_K1", "DEFAULT_B"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_K1 = 0.9
+DEFAULT_B = 0.4
+INDEX_META = "rerankinject.json"
+
+
+def _check_index_dir(index_dir: str | os.PathLike) -> Path:
+    p = Path(index_dir)
+    if not p.is_dir():
+        raise DataError(f"Lucene index not found: {p} (build it with `python -m rerankinject.index lucene`)")
+    if not any(f.name.startswith("segments_") for f in p.iterdir()):
+        raise DataError(f"not a Lucene index (no segments_* file): {p}")
+    return p
+
+
+def build_lucene_index(collection: str | os.PathLike, index_dir: str | os.PathLike, threads: int = 1,
+                       store_positions: bool = True, store_docvectors: bool = True,
+                       store_raw: bool = True, overwrite: bool = False) -> dict[str, Any]:
+    """Index a collection with Anserini's IndexCollection (DefaultLuceneDocumentGenerator).
+
+    The collection (TSV, JSONL, BEIR corpus, a folder of those; see :mod:`rerankinject.formats`) is converted to
+    Pyserini's JsonCollection (``contents`` = title + " " + text, as BEIR "flat" indexes do) in a temporary folder,
+    indexed into a temporary sibling of ``index_dir`` and renamed into place when complete.
+
+    Returns:
+        Index metadata (documents, seconds, collection path) also written to ``index_dir/rerankinject.json``.
+
+    """
+    index_dir = Path(index_dir)
+    if index_dir.exists():
+        if not overwrite:
+            raise DataError(f"index folder already exists: {index_dir} (pass --overwrite to rebuild)")
+    t0 = time.perf_counter()
+    start_jvm()
+    from jnius import autoclass
+
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    n_docs = 0
+    with tempfile.TemporaryDirectory(prefix="rerankinject-json-") as json_dir:
+        with atomic_write(Path(json_dir) / "docs.jsonl") as fh:
+            for doc in tqdm(iter_collection(collection), desc="convert", unit="doc", mininterval=2):
+                fh.write(json.dumps({"id": doc.doc_id, "contents": document_text(doc)}, ensure_ascii=False) + "\n")
+                n_docs += 1
+        if n_docs == 0:
+            raise DataError(f"collection is empty: {collection}")
+        tmp_index = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.", dir=index_dir.parent))
+        args = ["-collection", "JsonCollection", "-input", json_dir, "-index", str(tmp_index),
+                "-generator", "DefaultLuceneDocumentGenerator", "-threads", str(threads)]
+        if store_positions:
+            args.append("-storePositions")
+        if store_docvectors:
+            args.append("-storeDocvectors")
+        if store_raw:
+            args.append("-storeRaw")
+        logger.info("IndexCollection %s", " ".join(args))
+        try:
+            autoclass("io.anserini.index.IndexCollection").main(args)
+        except Exception as e:
+            import shutil
+
+            shutil.rmtree(tmp_index, ignore_errors=True)
+            raise RuntimeError(f"Anserini IndexCollection failed on {collection}: {e}") from None
+    seconds = time.perf_counter() - t0
+    meta = {"collection": os.fspath(Path(collection).resolve()), "documents": n_docs,
+            "seconds": round(seconds, 3), "contents": "title + ' ' + text", "tool": "anserini IndexCollection"}
+    (tmp_index / INDEX_META).write_text(json.dumps(meta, indent=2) + "\n")
+    if index_dir.exists():
+        import shutil
+
+        shutil.rmtree(index_dir)
+    os.replace(tmp_index, index_dir)
+    logger.info("indexed %d documents into %s in %.1fs", n_docs, index_dir, seconds)
+    return meta
+
+
+class BM25Searcher:
+    """BM25 over a Lucene index, with Pyserini's searcher interface.
+
+    Args:
+        index_dir: a Lucene index built by :func:`build_lucene_index` (or by Pyserini/Anserini).
+        k1: BM25 k1 (Anserini default 0.9).
+        b: BM25 b (Anserini default 0.4).
+
+    """
+
+    def __init__(self, index_dir: str | os.PathLike, k1: float = DEFAULT_K1, b: float = DEFAULT_B):
+        if not (k1 >= 0 and 0 <= b <= 1):
+            raise ValueError(f"BM25 parameters out of range: k1={k1} (expected >= 0), b={b} (expected in [0, 1])")
+        self.index_dir = _check_index_dir(index_dir)
+        start_jvm()
+        from pyserini.index.lucene import LuceneIndexReader
+        from pyserini.search.lucene import LuceneSearcher
+
+        self.k1, self.b = float(k1), float(b)
+        self.searcher = LuceneSearcher(str(self.index_dir))
+        self.searcher.set_bm25(self.k1, self.b)
+        self.reader = LuceneIndexReader(str(self.index_dir))
+        self._similarity = None
+
+    @property
+    def num_docs(self) -> int:
+        """Number of documents in the index."""
+        return int(self.searcher.num_docs)
+
+    def search(self, query: str, k: int = 10, remove_query_id: str | None = None) -> list[Any]:
+        """Top-``k`` Pyserini hits (``.docid``, ``.score``) for one query, as ``LuceneSearcher.search``."""
+        hits = self.searcher.search(query, k=k + (1 if remove_query_id else 0))
+        if remove_query_id:
+            hits = [h for h in hits if h.docid != remove_query_id][:k]
+        return hits
+
+    def batch_search(self, queries: Sequence[str], qids: Sequence[str], k: int = 10,
+                     threads: int = 1) -> dict[str, list[Any]]:
+        """``{qid: hits}`` for many queries, searched in parallel threads by Anserini."""
+        return self.searcher.batch_search(list(queries), [str(q) for q in qids], k=k, threads=threads)
+
+    def search_run(self, topics: Mapping[str, str], k: int = 1000, threads: int = 1, batch_size: int = 64,
+                   remove_query: bool = False, progress: bool = True) -> Run:
+        """Search every topic and return a ranked :data:`Run` with raw BM25 scores.
+
+        Args:
+            topics: ``{qid: query text}``.
+            k: hits per query.
+            threads: Anserini search threads.
+            batch_size: queries per batch_search call (controls progress granularity).
+            remove_query: drop a hit whose doc id equals the query id (Pyserini's ``--remove-query``, used for
+                BEIR).
+            progress: show a tqdm bar.
+
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        qids = list(topics)
+        run: Run = {}
+        extra = 1 if remove_query else 0
+        with tqdm(total=len(qids), desc="bm25", unit="q", disable=not progress, mininterval=2) as bar:
+            for i in range(0, len(qids), batch_size):
+                chunk = qids[i:i + batch_size]
+                results = self.batch_search([topics[q] for q in chunk], chunk, k=k + extra, threads=threads)
+                for qid in chunk:
+                    recs = [RunRecord(qid, h.docid, float(h.score)) for h in results.get(qid, [])
+                            if not (remove_query and h.docid == qid)]
+                    run[qid] = sort_hits(recs)[:k]
+                bar.update(len(chunk))
+        return run
+
+    def has_doc(self, doc_id: str) -> bool:
+        """Whether ``doc_id`` is in the index."""
+        try:
+            self.reader.convert_collection_docid_to_internal_docid(doc_id)
+        except Exception:
+            return False
+        return True
+
+    def score(self, query: str, doc_id: str) -> float:
+        """The exact BM25 score of one indexed document for ``query`` (0.0 when no query term matches).
+
+        Raises:
+            DataError: ``doc_id`` is not in the index.
+
+        """
+        if self._similarity is None:
+            from jnius import autoclass
+
+            self._similarity = autoclass("org.apache.lucene.search.similarities.BM25Similarity")(self.k1, self.b)
+        if not self.has_doc(doc_id):
+            raise DataError(f"doc id {doc_id!r} is not in the Lucene index {self.index_dir}")
+        s = float(self.reader.compute_query_document_score(doc_id, query, similarity=self._similarity))
+        if not math.isfinite(s):
+            raise RuntimeError(f"Lucene returned a non-finite BM25 score for doc {doc_id!r}")
+        return s
+
+    def score_many(self, query: str, doc_ids: Iterable[str]) -> dict[str, float]:
+        """Exact BM25 scores of several indexed documents for one query."""
+        return {d: self.score(query, d) for d in doc_ids}
+
+    def close(self) -> None:
+        """Release the Lucene searcher."""
+        self.searcher.close()

@@ -1,0 +1,68 @@
+"""Small file helpers shared by every reader and writer: transparent .gz and atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from .errors import DataError
+
+__all__ = ["open_text", "atomic_write", "require_file"]
+
+
+def require_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """Return ``path`` as a Path, or raise DataError naming it when it is not an existing file."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{what} not found: {p}" + (" (it is a directory)" if p.is_dir() else ""))
+    return p
+
+
+def open_text(path: str | os.PathLike, what: str = "file") -> IO[str]:
+    """Open a UTF-8 text file for reading; files ending in .gz are decompressed on the fly."""
+    p = require_file(path, what)
+    if p.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(p, "rb"), encoding="utf-8")
+    return open(p, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
+    """Write to a temporary file beside ``path`` and rename it into place only on success.
+
+    An exception (or a kill) inside the block leaves no file at ``path`` that looks complete.
+    Paths ending in .gz are gzip-compressed (byte-identical between runs). ``mode`` is "w" (text, UTF-8)
+    or "wb".
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_write mode must be 'w' or 'wb', got {mode!r}")
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    raw = os.fdopen(fd, "wb")
+    try:
+        stream: IO[bytes] = raw
+        if p.suffix == ".gz":
+            stream = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
+        text = io.TextIOWrapper(stream, encoding="utf-8", newline="\n") if mode == "w" else None
+        yield text if text is not None else stream
+        if text is not None:
+            text.flush()
+            text.detach()
+        if stream is not raw:
+            stream.close()  # finishes the gzip member; the underlying file stays open
+        raw.flush()
+        os.fsync(raw.fileno())
+        raw.close()
+        os.replace(tmp, p)
+    except BaseException:
+        raw.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
