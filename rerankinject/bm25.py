@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import struct
 import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,7 +28,7 @@ from .formats import document_text, iter_collection
 from .jvm import start_jvm
 from .runs import Run, RunRecord, sort_hits
 
-__all__ = ["BM25Searcher", "build_lucene_index", "DEFAULT_K1", "DEFAULT_B"]
+__all__ = ["BM25Searcher", "build_lucene_index", "anserini_round", "DEFAULT_K1", "DEFAULT_B"]
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,14 @@ def build_lucene_index(collection: str | os.PathLike, index_dir: str | os.PathLi
     return meta
 
 
+def anserini_round(score: float) -> float:
+    """Round a score as Anserini's searcher does before returning hits: 4 decimals, stored as a float32.
+
+    With this, a recomputed per-document score equals the score the same document gets from ``search``.
+    """
+    return float(struct.unpack("f", struct.pack("f", round(score, 4)))[0])
+
+
 class BM25Searcher:
     """BM25 over a Lucene index, with Pyserini's searcher interface.
 
@@ -179,13 +188,16 @@ class BM25Searcher:
     def has_doc(self, doc_id: str) -> bool:
         """Whether ``doc_id`` is in the index."""
         try:
-            self.reader.convert_collection_docid_to_internal_docid(doc_id)
+            internal = self.reader.convert_collection_docid_to_internal_docid(doc_id)
         except Exception:
             return False
-        return True
+        return internal is not None and int(internal) >= 0
 
     def score(self, query: str, doc_id: str) -> float:
         """The exact BM25 score of one indexed document for ``query`` (0.0 when no query term matches).
+
+        Computed by Lucene's per-document scoring with the searcher's BM25 parameters and rounded as Anserini
+        rounds search scores (:func:`anserini_round`), so it equals the score ``search`` gives the document.
 
         Raises:
             DataError: ``doc_id`` is not in the index.
@@ -200,7 +212,7 @@ class BM25Searcher:
         s = float(self.reader.compute_query_document_score(doc_id, query, similarity=self._similarity))
         if not math.isfinite(s):
             raise RuntimeError(f"Lucene returned a non-finite BM25 score for doc {doc_id!r}")
-        return s
+        return anserini_round(s)
 
     def score_many(self, query: str, doc_ids: Iterable[str]) -> dict[str, float]:
         """Exact BM25 scores of several indexed documents for one query."""

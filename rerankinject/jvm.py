@@ -19,7 +19,7 @@ import subprocess
 from importlib import util as importlib_util
 from pathlib import Path
 
-__all__ = ["start_jvm", "find_java_home", "anserini_jar", "java_version"]
+__all__ = ["start_jvm", "find_java_home", "anserini_jar", "java_version", "java_env"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,20 @@ def anserini_jar() -> Path:
     if not jars:
         raise RuntimeError(f"no anserini-*-fatjar.jar in {folder}")
     return Path(max(jars, key=os.path.getmtime))
+
+
+def java_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """An environment for a child process that runs Pyserini's Java tools (e.g. ``pyserini.eval.trec_eval``).
+
+    Sets ``JAVA_HOME`` to the chosen JDK, puts its ``bin`` first on ``PATH`` and sets a placeholder
+    ``OPENAI_API_KEY`` when none is set.
+    """
+    env = dict(os.environ if base is None else base)
+    home = find_java_home()
+    env["JAVA_HOME"] = str(home)
+    env["PATH"] = str(home / "bin") + os.pathsep + env.get("PATH", "")
+    env.setdefault("OPENAI_API_KEY", "unused-by-rerankinject")
+    return env
 
 
 def start_jvm(max_heap: str | None = None) -> None:

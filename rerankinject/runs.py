@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import NamedTuple
 
@@ -42,9 +43,9 @@ Run = dict[str, list[RunRecord]]
 """A run grouped by query id; each list ranked by (-score, doc id)."""
 
 
-def query_sort_key(qid: str) -> tuple[int, int | str]:
-    """Order query ids numerically when they are integers, else as strings (numbers first)."""
-    return (0, int(qid)) if qid.isdigit() else (1, qid)
+def query_sort_key(qid: str) -> tuple[tuple[int, int | str], ...]:
+    """Natural order of query ids: digit runs compare as numbers ("q2" < "q10", "9" < "10")."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", qid) if part)
 
 
 def sort_hits(records: Iterable[RunRecord]) -> list[RunRecord]:
