@@ -1,0 +1,162 @@
+"""ONNX Runtime backend for cross-encoder scoring on CPU: fp32 (fused attention) and dynamic int8.
+
+The model is exported with ``torch.onnx.export(dynamo=False)`` from the Hugging Face model loaded with
+``attn_implementation="eager"`` (ONNX Runtime's BERT optimizer fuses attention only for that graph), optimised
+with ``onnxruntime.transformers.optimizer`` (model_type ``bert``) and, for int8, quantised with
+``quantize_dynamic(per_channel=True)`` (per-tensor int8 loses ranking fidelity: per-query Spearman .96-.975 vs
+.99) using ``DefaultTensorType=FLOAT`` (needed to quantise the fused graph). Exports are cached beside the weights
+(or under ``~/.cache/rerankinject/onnx`` when the model folder is read-only), keyed by a hash of the weights.
+
+:class:`OnnxScorer` has the same ``predict(inputs, batch_size)`` as
+:class:`~rerankinject.cross_encoder.CrossEncoderModel`, so the same token ids go through either backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import DataError
+
+__all__ = ["OnnxScorer", "export_onnx", "BACKENDS"]
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+def _weights_hash(model_dir: Path) -> str:
+    h = hashlib.sha256()
+    for name in ("config.json", "model.safetensors", "pytorch_model.bin"):
+        p = model_dir / name
+        if p.is_file():
+            st = p.stat()
+            h.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def _cache_dir(model_dir: Path) -> Path:
+    local = model_dir / "onnx"
+    try:
+        local.mkdir(exist_ok=True)
+        probe = local / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+        return local
+    except OSError:
+        d = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rerankinject" / "onnx"
+        d = d / hashlib.sha256(str(model_dir.resolve()).encode()).hexdigest()[:16]
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+
+def export_onnx(model_dir: str | os.PathLike, quantize: bool = False, cache_dir: str | os.PathLike | None = None,
+                opset: int = 17) -> Path:
+    """Export (once) a sequence-classification checkpoint to an optimised ONNX graph; optionally int8.
+
+    Returns:
+        The path of the ``.onnx`` file (reused when already exported for the same weights).
+    """
+    import torch
+    from onnxruntime.transformers.optimizer import optimize_model
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise DataError(f"not a Hugging Face model folder (no config.json): {model_dir}")
+    out_dir = Path(cache_dir) if cache_dir else _cache_dir(model_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    key = _weights_hash(model_dir)
+    fused = out_dir / f"model-{key}.fp32.onnx"
+    target = out_dir / f"model-{key}.int8.onnx" if quantize else fused
+    if target.is_file():
+        return target
+    if not fused.is_file():
+        raw = out_dir / f".model-{key}.raw.onnx"
+        model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), num_labels=1,
+                                                                   attn_implementation="eager")
+        model.eval()
+        example = (torch.ones(2, 16, dtype=torch.long), torch.ones(2, 16, dtype=torch.long),
+                   torch.zeros(2, 16, dtype=torch.long))
+        axes = {0: "batch", 1: "seq"}
+        with torch.inference_mode():
+            torch.onnx.export(model, example, str(raw), input_names=["input_ids", "attention_mask", "token_type_ids"],
+                              output_names=["logits"], opset_version=opset, dynamo=False,
+                              dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
+                                            "logits": {0: "batch"}})
+        cfg = AutoConfig.from_pretrained(str(model_dir))
+        opt = optimize_model(str(raw), model_type="bert", num_heads=cfg.num_attention_heads,
+                             hidden_size=cfg.hidden_size)
+        tmp = fused.with_suffix(".tmp")
+        opt.save_model_to_file(str(tmp))
+        os.replace(tmp, fused)
+        raw.unlink(missing_ok=True)
+        logger.info("exported %s (fused ops: %s)", fused, opt.get_fused_operator_statistics())
+    if quantize:
+        import onnx
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        tmp = target.with_suffix(".tmp.onnx")
+        quantize_dynamic(str(fused), str(tmp), per_channel=True, weight_type=QuantType.QInt8,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        os.replace(tmp, target)
+        logger.info("quantised %s", target)
+    return target
+
+
+class OnnxScorer:
+    """Score (input_ids, token_type_ids) pairs with ONNX Runtime on CPU.
+
+    Args:
+        model_dir: the checkpoint folder (the same one the torch backend loads).
+        quantize: use the dynamic int8 graph.
+        threads: intra-op threads (default: all cores).
+        pad_id: the tokenizer's pad token id.
+    """
+
+    def __init__(self, model_dir: str | os.PathLike, quantize: bool = False, threads: int | None = None,
+                 pad_id: int = 0):
+        import onnxruntime as ort
+
+        self.path = export_onnx(model_dir, quantize=quantize)
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.intra_op_num_threads = threads or os.cpu_count() or 1
+        so.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
+        self.input_names = {i.name for i in self.session.get_inputs()}
+        self.pad_id = pad_id
+
+    def _batch(self, items: Sequence[tuple[list[int], list[int]]]) -> dict[str, Any]:
+        n = max(len(ids) for ids, _ in items)
+        ids = np.full((len(items), n), self.pad_id, dtype=np.int64)
+        types = np.zeros((len(items), n), dtype=np.int64)
+        mask = np.zeros((len(items), n), dtype=np.int64)
+        for i, (x, t) in enumerate(items):
+            ids[i, : len(x)] = x
+            types[i, : len(t)] = t
+            mask[i, : len(x)] = 1
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        return {k: v for k, v in feed.items() if k in self.input_names}
+
+    def predict(self, inputs: Sequence[tuple[list[int], list[int]]], batch_size: int = 32,
+                progress: bool = False) -> list[float]:
+        """Raw logits in input order; length-sorted batches with dynamic padding."""
+        from tqdm.auto import tqdm
+
+        order = sorted(range(len(inputs)), key=lambda i: len(inputs[i][0]))
+        out = [0.0] * len(inputs)
+        with tqdm(total=len(inputs), desc="score(onnx)", unit="pair", disable=not progress, mininterval=2) as bar:
+            for start in range(0, len(order), batch_size):
+                idx = order[start:start + batch_size]
+                logits = self.session.run(["logits"], self._batch([inputs[i] for i in idx]))[0]
+                for i, s in zip(idx, logits[:, 0].astype(np.float64).tolist(), strict=True):
+                    out[i] = float(s)
+                bar.update(len(idx))
+        return out
