@@ -89,6 +89,14 @@ def prepare(cfg: TrainConfig) -> Prepared:
     judged = [q for q in queries if any(g >= threshold for g in qrels.get(q, {}).values())]
     if not judged:
         raise DataError(f"{cfg.dataset}: no query has a document judged >= {threshold} (rel_threshold)")
+    covered = [q for q in judged if q in table.runs[candidates]]
+    if not covered:
+        raise DataError(f"training set is empty after filtering: the {candidates!r} run has none of the "
+                        f"{len(judged)} judged queries of {cfg.dataset}")
+    if len(covered) < len(judged):
+        logger.info("%d of %d judged queries are in the %r run; the others are left out", len(covered), len(judged),
+                    candidates)
+    judged = covered
     train_qids, val_qids = split_queries(judged, cfg.val_queries, cfg.seed)
     prep = Prepared(cfg, queries, qrels, corpus, table, candidates, train_qids, val_qids, [], ds.rel_level)
     if cfg.teacher.get("kind") == "hofstatter":
