@@ -281,14 +281,13 @@ def test_resume_after_interruption_reproduces_the_uninterrupted_run(tmp_path, dl
     broken = make(tmp_path / "broken")
     original = broken.save_checkpoint
 
-    def crash_after_step_3():
+    def crash_after_step_2():
         original()
         if broken.state["step"] >= 2:
             broken.save_checkpoint = original
-            broken.state["position"] += 0
             raise KeyboardInterrupt
 
-    broken.save_checkpoint = crash_after_step_3
+    broken.save_checkpoint = crash_after_step_2
     with pytest.raises(KeyboardInterrupt):
         broken.train()
     resumed = make(tmp_path / "broken", tmp_path / "broken" / "checkpoint")
