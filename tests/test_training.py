@@ -299,3 +299,35 @@ def test_resume_after_interruption_reproduces_the_uninterrupted_run(tmp_path, dl
         assert torch.allclose(a, b, atol=1e-6), n
     assert [e["nDCG@10"] for e in resumed.state["evaluations"]] == pytest.approx(
         [e["nDCG@10"] for e in full.state["evaluations"]])
+
+
+def test_ensemble_teacher_and_bm25added_labels_on_dl20(tmp_path, dl20):
+    from rerankinject.training.pipeline import prepare
+
+    cfg = _dl20_cfg(tmp_path, variant="CAT", loss="bm25added", teacher={
+        "kind": "ensemble", "runs": {"spladepp": "spladepp", "tasb": "tasb", "ada2": "ada2"}},
+        bm25added={"source": "bm25"})
+    prep = prepare(cfg)
+    assert prep.pairs and all(0.0 <= p.t_pos <= 1.0 and 0.0 <= p.t_neg <= 1.0 for p in prep.pairs)
+    assert sum(p.t_pos > p.t_neg for p in prep.pairs) > 0.8 * len(prep.pairs)  # the teacher prefers positives
+    label = bm25added_labels(torch.tensor([prep.pairs[0].t_pos]), torch.tensor([prep.pairs[0].pos_scores["bm25"]]))
+    assert label.item() == pytest.approx((3 * prep.pairs[0].t_pos + 10 * prep.pairs[0].pos_scores["bm25"] / 50) / 4)
+    with pytest.raises(DataError, match="bm25added trains a CAT input"):
+        _dl20_cfg(tmp_path, variant="BM25CAT", loss="bm25added", teacher={"kind": "ensemble", "runs": {"a": "tasb"}})
+
+
+def test_cross_encoder_teacher_scores_pairs(trained):
+    from rerankinject.datasets import load_dataset
+    from rerankinject.formats import read_collection
+    from rerankinject.training.data import ScoreTable
+    from rerankinject.training.teachers import cross_encoder_teacher
+
+    cfg, _ = trained
+    ds = load_dataset("scifact-train")
+    corpus = read_collection(ds.corpus_path)
+    table = ScoreTable.from_config(cfg.sources, ds, "index", ds.topics())
+    qid = next(iter(table.runs["bm25"]))
+    docs = table.ranked("bm25", qid, 3)
+    pairs = [Pair(qid, docs[0], docs[1]), Pair(qid, docs[0], docs[2])]
+    score = cross_encoder_teacher(Path(cfg.output_dir) / "best", pairs, ds.topics(), corpus, table, device="cpu")
+    assert all(math.isfinite(score(qid, d)) for d in docs)

@@ -79,6 +79,7 @@ class ScoreTable:
         self.indexes = dict(indexes or {})
         self.queries = dict(queries or {})
         self._searchers: dict[str, Any] = {}
+        self._stand_in: dict[tuple[str, str, str], float] = {}  # kept apart: ranked() lists only retrieved docs
         self.filled: dict[str, int] = dict.fromkeys(self.runs, 0)
         for s in self.runs:
             if self.policy_of(s) == "index" and s not in self.indexes:
@@ -124,6 +125,9 @@ class ScoreTable:
         by_doc = self.runs[source].get(qid)
         if by_doc is not None and doc in by_doc:
             return by_doc[doc]
+        key = (source, qid, doc)
+        if key in self._stand_in:
+            return self._stand_in[key]
         pol = self.policy_of(source)
         if pol == "error":
             raise DataError(f"source {source!r} has no score for query {qid!r} doc {doc!r} (set missing_score "
@@ -139,7 +143,7 @@ class ScoreTable:
             value = self._searcher(source).score(self.queries[qid], doc)
         if not math.isfinite(value):
             raise DataError(f"source {source!r}: non-finite stand-in score for query {qid!r} doc {doc!r}")
-        self.runs[source].setdefault(qid, {})[doc] = value
+        self._stand_in[key] = value
         return value
 
     def scores(self, qid: str, doc: str, sources: Iterable[str] | None = None) -> dict[str, float]:

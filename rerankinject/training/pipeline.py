@@ -184,8 +184,8 @@ def evaluate_test(cfg: TrainConfig, model_dir: str | Path | None = None) -> dict
     out = Path(cfg.output_dir)
     write_run(run, out / f"test.{cfg.test_dataset}.trec", tag=f"rerankinject-{ce.recipe.variant}")
     metrics = evaluate_run(run, qrels, ds.rel_level)
-    first = evaluate_run(read_run(resolve_run_path(str(cfg.test_sources[cand]["run"] if isinstance(
-        cfg.test_sources[cand], dict) else cfg.test_sources[cand]), ds)), qrels, ds.rel_level)
+    first_run = {q: [RunRecord(q, d, table.runs[cand][q][d]) for d in table.ranked(cand, q)] for q in qids}
+    first = evaluate_run(first_run, qrels, ds.rel_level)
     result = {"dataset": cfg.test_dataset, "model": str(model_dir), "reranked_depth": cfg.test_depth,
               "queries": rs.n_queries,
               "reranked": metrics, "first_stage": {"source": cand, **first}}

@@ -111,16 +111,26 @@ class Trainer:
         return max(0.0, (self.total_steps - step) / rest)
 
     def _render_all(self, table: ScoreTable) -> dict[tuple[str, str], dict[str, str]]:
-        """Rendered injected scores of every (query, doc) of the pairs, normalised over the query's candidates."""
+        """Rendered injected scores of every (query, doc) of the pairs.
+
+        Global normalisers see each score alone; per-query ones (``minmax-query``, ``zscore-query``, ``sum``) see
+        the query's candidate-run documents (those every source scored) plus the pair documents, as at inference.
+        """
         recipe = self.ce.recipe
         if not recipe.sources:
             return {}
+        per_query = any(n.kind in ("minmax-query", "zscore-query", "sum") for n in recipe.normalizers.values())
+        candidates = self.cfg.candidates or next(iter(self.cfg.sources))
         docs_by_q: dict[str, dict[str, None]] = {}
         for p in self.pairs:
             docs_by_q.setdefault(p.qid, {}).update({p.pos_id: None, p.neg_id: None})
         out = {}
         for qid, docs in docs_by_q.items():
-            ids = list(dict.fromkeys([*table.ranked(recipe.sources[0], qid), *docs]))
+            ids = list(docs)
+            if per_query:
+                ranked = [d for d in table.ranked(candidates, qid)
+                          if all(d in table.runs[s].get(qid, {}) for s in recipe.sources)]
+                ids = list(dict.fromkeys([*ranked, *ids]))
             raw = {s: {d: table.score(s, qid, d) for d in ids} for s in recipe.sources}
             for d, r in zip(ids, recipe.render_query(raw, ids), strict=True):
                 if d in docs:
@@ -149,7 +159,7 @@ class Trainer:
     def _tokens(self, kind: str, key: str, text: str) -> list[int]:
         ids = self._tok_cache.get((kind, key))
         if ids is None:
-            ids = self.ce.builder._tok(text)[: self.ce.recipe.max_length]
+            ids = list(self.ce.tokenizer(text, add_special_tokens=False)["input_ids"])[: self.ce.recipe.max_length]
             self._tok_cache[(kind, key)] = ids
         return ids
 
