@@ -115,9 +115,10 @@ def prepare(cfg: TrainConfig) -> Prepared:
     pairs = attach_scores(pairs, table)
     if n_before and not pairs:
         why = f"all {n_before} pairs were dropped for a missing first-stage score (missing_score: drop)"
-    pairs = _teacher_pairs(cfg, pairs, prep)
-    if n_before and not pairs:
-        why = "no pair has teacher scores (the teacher covers none of the training queries)"
+    if pairs:
+        pairs = _teacher_pairs(cfg, pairs, prep)
+        if not pairs:
+            why = "no pair has teacher scores (the teacher covers none of the training queries)"
     if not pairs:
         raise DataError(f"training set is empty after filtering: {why}")
     prep.pairs = pairs
