@@ -28,6 +28,9 @@ _EXPORTS = {
     "start_jvm": "jvm",
     "DataError": "errors",
     "FormatError": "errors",
+    "TrainConfig": "training.config",
+    "load_config": "training.config",
+    "train_from_config": "training.pipeline",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -1,0 +1,197 @@
+"""From a :class:`~rerankinject.training.config.TrainConfig` to a trained model: data, teacher, model, trainer.
+
+:func:`prepare` reads the data set, the runs and the teacher and builds the training pairs and the validation
+set; :func:`train_from_config` trains (resuming from ``output_dir/checkpoint`` when present);
+:func:`evaluate_test` re-ranks a test run once with the best model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..datasets import load_dataset
+from ..errors import DataError
+from ..evaluate import evaluate_run
+from ..fileio import atomic_write
+from ..formats import Document, read_collection
+from ..injection import InjectionRecipe, Normalizer, recipe_for_variant
+from ..runs import RunRecord, read_run, write_run
+from .config import TrainConfig
+from .data import Pair, ScoreTable, attach_scores, resolve_run_path, sample_pairs, split_queries
+from .teachers import EnsembleTeacher, apply_teacher, cross_encoder_teacher, read_hofstatter_teacher
+from .trainer import STATE_FILE, Trainer
+from .validation import RerankSet
+
+__all__ = ["Prepared", "make_recipe", "prepare", "train_from_config", "evaluate_test"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    """Everything the trainer needs, built from a config."""
+
+    cfg: TrainConfig
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+    corpus: dict[str, Document]
+    table: ScoreTable
+    candidates: str
+    train_qids: list[str]
+    val_qids: list[str]
+    pairs: list[Pair]
+    rel_level: int
+
+
+def make_recipe(cfg: TrainConfig) -> InjectionRecipe:
+    """The injection recipe of the config's variant, bounds and length settings."""
+    bounds = {s: tuple(map(float, b)) for s, b in cfg.bounds.items()}
+    return recipe_for_variant(cfg.variant, bounds=bounds, template=cfg.template, render=cfg.render,
+                              query_max_tokens=cfg.query_max_tokens, max_length=cfg.max_length)
+
+
+def _teacher_pairs(cfg: TrainConfig, pairs: list[Pair], p: Prepared) -> list[Pair]:
+    t = cfg.teacher
+    kind = t.get("kind", "none")
+    if kind == "ensemble":
+        runs = {}
+        ds = load_dataset(cfg.dataset, cfg.data_root)
+        for name, value in t["runs"].items():
+            path = resolve_run_path(str(value), ds)
+            runs[name] = {q: {r.doc_id: r.score for r in recs} for q, recs in read_run(path).items()}
+        teacher = EnsembleTeacher(runs, Normalizer(t.get("normalizer", "minmax-query")))
+        kept = [pr for pr in pairs if teacher.covers(pr.qid)]
+        return apply_teacher(kept, teacher.score)
+    if kind == "cross-encoder":
+        score = cross_encoder_teacher(t["model"], pairs, p.queries, p.corpus, p.table,
+                                      batch_size=int(t.get("batch_size", cfg.eval_batch_size)), device=cfg.device)
+        return apply_teacher(pairs, score)
+    return pairs
+
+
+def prepare(cfg: TrainConfig) -> Prepared:
+    """Read data, split by query, sample pairs (or read them from a Hofstätter teacher file), attach scores.
+
+    Raises:
+        DataError: unreadable inputs, or a training set that is empty after filtering (the message says why).
+    """
+    ds = load_dataset(cfg.dataset, cfg.data_root)
+    queries = ds.topics()
+    qrels = ds.qrels()
+    corpus = read_collection(ds.corpus_path)
+    threshold = cfg.rel_threshold if cfg.rel_threshold is not None else ds.rel_level
+    table = ScoreTable.from_config(cfg.sources, ds, cfg.missing_score, queries)
+    candidates = cfg.candidates or next(iter(cfg.sources))
+    judged = [q for q in queries if any(g >= threshold for g in qrels.get(q, {}).values())]
+    if not judged:
+        raise DataError(f"{cfg.dataset}: no query has a document judged >= {threshold} (rel_threshold)")
+    covered = [q for q in judged if q in table.runs[candidates]]
+    if not covered:
+        raise DataError(f"training set is empty after filtering: the {candidates!r} run has none of the "
+                        f"{len(judged)} judged queries of {cfg.dataset}")
+    if len(covered) < len(judged):
+        logger.info("%d of %d judged queries are in the %r run; the others are left out", len(covered), len(judged),
+                    candidates)
+    judged = covered
+    train_qids, val_qids = split_queries(judged, cfg.val_queries, cfg.seed)
+    prep = Prepared(cfg, queries, qrels, corpus, table, candidates, train_qids, val_qids, [], ds.rel_level)
+    if cfg.teacher.get("kind") == "hofstatter":
+        all_pairs = read_hofstatter_teacher(cfg.teacher["path"], queries, corpus)
+        train_set = set(train_qids)
+        pairs = [pr for pr in all_pairs if pr.qid in train_set]
+        logger.info("teacher file %s: %d pairs, %d on training queries", cfg.teacher["path"], len(all_pairs),
+                    len(pairs))
+        why = f"none of its {len(all_pairs)} pairs is on a training query ({len(train_qids)} training queries)"
+    else:
+        pairs = sample_pairs(train_qids, qrels, table, candidates, threshold, cfg.negatives_per_positive,
+                             cfg.neg_depth, cfg.unjudged_as_negative, cfg.seed, corpus, cfg.max_positives_per_query)
+        why = (f"no training query has both a positive (grade >= {threshold}) and a negative in the top "
+               f"{cfg.neg_depth} of {candidates!r} (unjudged_as_negative={cfg.unjudged_as_negative})")
+    n_before = len(pairs)
+    pairs = attach_scores(pairs, table)
+    if n_before and not pairs:
+        why = f"all {n_before} pairs were dropped for a missing first-stage score (missing_score: drop)"
+    if pairs:
+        pairs = _teacher_pairs(cfg, pairs, prep)
+        if not pairs:
+            why = "no pair has teacher scores (the teacher covers none of the training queries)"
+    if not pairs:
+        raise DataError(f"training set is empty after filtering: {why}")
+    prep.pairs = pairs
+    logger.info("%s: %d training queries, %d validation queries, %d training pairs", cfg.dataset, len(train_qids),
+                len(val_qids), len(pairs))
+    return prep
+
+
+def train_from_config(cfg: TrainConfig) -> dict[str, Any]:
+    """Prepare data, build (or resume) the model and train; returns the validation curve."""
+    import torch
+
+    from ..cross_encoder import DEFAULT_INIT_MODEL, CrossEncoderModel
+
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    prep = prepare(cfg)
+    recipe = make_recipe(cfg)
+    ckpt = Path(cfg.output_dir) / "checkpoint"
+    resuming = cfg.resume and (ckpt / STATE_FILE).is_file()
+    model_dir = ckpt if resuming else (cfg.init_model or DEFAULT_INIT_MODEL())
+    ce = CrossEncoderModel(model_dir, recipe=recipe, device=cfg.device, dtype=cfg.precision)
+    val_set = RerankSet(ce, prep.val_qids, prep.queries, prep.table, prep.candidates, cfg.val_depth, prep.corpus,
+                        prep.qrels, prep.rel_level)
+    base_run = {q: [RunRecord(q, d, -i) for i, d in enumerate(prep.table.ranked(prep.candidates, q))]
+                for q in prep.val_qids}
+    baseline = evaluate_run(base_run, val_set.qrels, prep.rel_level, names=("nDCG@10",))["nDCG@10"]
+    logger.info("validation: %d queries; first stage %s nDCG@10 %.4f (full run)", val_set.n_queries,
+                prep.candidates, baseline)
+    trainer = Trainer(cfg, ce, prep.pairs, prep.queries, prep.corpus, prep.table, val_set)
+    trainer.first_stage_score = baseline
+    if resuming:
+        trainer.load_checkpoint(ckpt)
+    return trainer.train()
+
+
+def evaluate_test(cfg: TrainConfig, model_dir: str | Path | None = None) -> dict[str, Any]:
+    """Re-rank ``test_dataset``'s ``test_sources`` run (top ``test_depth``) with the best model; write run+metrics.
+
+    Writes ``output_dir/test.<dataset>.trec`` and ``output_dir/test_metrics.json``.
+    """
+    import torch
+
+    from ..cross_encoder import CrossEncoderModel
+
+    if not cfg.test_dataset:
+        raise DataError("no test_dataset configured")
+    torch.set_num_threads(cfg.threads)
+    ds = load_dataset(cfg.test_dataset, cfg.data_root)
+    queries, qrels = ds.topics(), ds.qrels()
+    corpus = read_collection(ds.corpus_path)
+    policy = cfg.missing_score
+    table = ScoreTable.from_config(cfg.test_sources, ds, policy, queries)
+    model_dir = Path(model_dir or Path(cfg.output_dir) / "best")
+    ce = CrossEncoderModel(model_dir, device=cfg.device)
+    cand = cfg.candidates if cfg.candidates in cfg.test_sources else next(iter(cfg.test_sources))
+    qids = [q for q in queries if q in table.runs[cand]]
+    rs = RerankSet(ce, qids, queries, table, cand, cfg.test_depth, corpus, qrels, ds.rel_level)
+    run = rs.rerank(ce, cfg.eval_batch_size, progress=True)
+    for qid, recs in run.items():  # below a re-ranked top-k < the run's depth, keep the first-stage order
+        floor = min(r.score for r in recs)
+        rest = [d for d in table.ranked(cand, qid)[cfg.test_depth:]]
+        run[qid] = recs + [RunRecord(qid, d, floor - 1.0 - i) for i, d in enumerate(rest)]
+    out = Path(cfg.output_dir)
+    write_run(run, out / f"test.{cfg.test_dataset}.trec", tag=f"rerankinject-{ce.recipe.variant}")
+    metrics = evaluate_run(run, qrels, ds.rel_level)
+    first_run = {q: [RunRecord(q, d, table.runs[cand][q][d]) for d in table.ranked(cand, q)] for q in qids}
+    first = evaluate_run(first_run, qrels, ds.rel_level)
+    result = {"dataset": cfg.test_dataset, "model": str(model_dir), "reranked_depth": cfg.test_depth,
+              "queries": rs.n_queries,
+              "reranked": metrics, "first_stage": {"source": cand, **first}}
+    with atomic_write(out / "test_metrics.json") as fh:
+        fh.write(json.dumps(result, indent=2) + "\n")
+    logger.info("test %s: nDCG@10 %.4f (first stage %s %.4f)", cfg.test_dataset, metrics["nDCG@10"], cand,
+                first["nDCG@10"])
+    return result

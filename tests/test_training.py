@@ -1,0 +1,333 @@
+"""Training: losses, config, pairs, teachers, errors, a short real training run, resume, and loading the result."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from rerankinject.errors import DataError, FormatError
+from rerankinject.injection import Normalizer
+from rerankinject.training.config import TrainConfig, load_config
+from rerankinject.training.data import Pair, ScoreTable, attach_scores, sample_pairs, split_queries
+from rerankinject.training.losses import (
+    bce_loss,
+    bm25added_labels,
+    margin_mse_loss,
+    pair_loss,
+    pointwise_mse_loss,
+)
+from rerankinject.training.teachers import EnsembleTeacher, read_hofstatter_teacher
+
+CONFIGS = Path(__file__).resolve().parent.parent / "scripts" / "configs"
+
+
+# --- losses -------------------------------------------------------------------------------------------------
+def test_losses_match_their_formulas():
+    s_pos, s_neg = torch.tensor([2.0, 0.5]), torch.tensor([1.0, 1.5])
+    t_pos, t_neg = torch.tensor([3.0, 1.0]), torch.tensor([0.0, 2.0])
+    expect = (((2.0 - 1.0) - (3.0 - 0.0)) ** 2 + ((0.5 - 1.5) - (1.0 - 2.0)) ** 2) / 2
+    assert margin_mse_loss(s_pos, s_neg, t_pos, t_neg).item() == pytest.approx(expect)
+    assert pointwise_mse_loss(s_pos, t_pos).item() == pytest.approx(((2 - 3) ** 2 + (0.5 - 1) ** 2) / 2)
+    bce = -(math.log(1 / (1 + math.exp(-2.0))) + math.log(1 - 1 / (1 + math.exp(-1.0)))) / 2
+    assert bce_loss(torch.tensor([2.0, 1.0]), torch.tensor([1.0, 0.0])).item() == pytest.approx(bce, rel=1e-5)
+    assert pair_loss("bce", torch.tensor([2.0]), torch.tensor([1.0])).item() == pytest.approx(bce, rel=1e-5)
+    assert bm25added_labels(torch.tensor([0.8]), torch.tensor([25.0])).item() == pytest.approx((3 * 0.8 + 10 * 0.5) / 4)
+    assert bm25added_labels(torch.tensor([1.0]), torch.tensor([50.0]), 1, 1, 50, 2).item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="same shape"):
+        margin_mse_loss(s_pos, s_neg[:1], t_pos, t_neg)
+    with pytest.raises(ValueError, match="needs teacher"):
+        pair_loss("margin-mse", s_pos, s_neg)
+
+
+# --- config -------------------------------------------------------------------------------------------------
+def test_unknown_config_key_names_key_and_file(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("dataset: dl20\nsources: {bm25: bm25}\nlearning_rate: 1e-4\n")
+    with pytest.raises(DataError, match=r"bad\.yaml: unknown config key 'learning_rate'"):
+        load_config(cfg)
+    cfg.write_text("dataset: dl20\nsources: {bm25: bm25}\nteacher: {kind: ensemble, runz: {a: b}}\n")
+    with pytest.raises(DataError, match=r"bad\.yaml: teacher: unknown key\(s\) \['runz'\]"):
+        load_config(cfg)
+    cfg.write_text("dataset: dl20\nsources: {bm25: bm25}\nloss: margin-mse\n")
+    with pytest.raises(DataError, match="set teacher.kind"):
+        load_config(cfg)
+
+
+def test_every_shipped_config_loads_and_flags_override():
+    files = sorted(CONFIGS.glob("*.yaml"))
+    names = {f.stem for f in files}
+    for ds in ("dl20", "dl19", "scifact"):
+        for v in ("cat", "bm25cat", "dprcat", "bm25dprcat", "bm25added"):
+            assert f"{ds}_{v}" in names
+    for f in files:
+        load_config(f)
+    cfg = load_config(CONFIGS / "scifact_bm25cat.yaml", {"lr": 3e-4, "max_steps": 7})
+    assert (cfg.lr, cfg.max_steps, cfg.variant) == (3e-4, 7, "BM25CAT")
+
+
+def test_cli_rejects_unknown_key_and_bad_flag(tmp_path, capsys):
+    from rerankinject.train import main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("dataset: dl20\nsources: {bm25: bm25}\nepochz: 2\n")
+    assert main(["--config", str(cfg)]) == 1
+    assert "unknown config key 'epochz'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--config", str(cfg), "--max-steps", "ten"])
+
+
+# --- data ---------------------------------------------------------------------------------------------------
+def _toy_table(policy="error"):
+    runs = {"bm25": {"q1": {"a": 12.0, "b": 9.0, "c": 3.0, "d": 1.0}, "q2": {"e": 5.0, "f": 4.0}},
+            "dpr": {"q1": {"a": 0.9, "c": 0.5}, "q2": {"e": 0.7, "f": 0.2}}}
+    return ScoreTable(runs, policy)
+
+
+def test_missing_score_policies():
+    with pytest.raises(DataError, match="source 'dpr' has no score for query 'q1' doc 'b'"):
+        _toy_table().score("dpr", "q1", "b")
+    assert _toy_table("min").score("dpr", "q1", "b") == 0.5
+    assert _toy_table({"dpr": "zero"}).score("dpr", "q1", "b") == 0.0
+    pairs = [Pair("q1", "a", "b"), Pair("q1", "a", "c")]
+    kept = attach_scores(pairs, _toy_table("drop"))
+    assert [(p.pos_id, p.neg_id) for p in kept] == [("a", "c")]
+    assert kept[0].pos_scores == {"bm25": 12.0, "dpr": 0.9} and kept[0].neg_scores == {"bm25": 3.0, "dpr": 0.5}
+    with pytest.raises(DataError, match="needs sources.bm25.index"):
+        _toy_table("index")
+
+
+def test_sampling_is_deterministic_and_respects_judgements():
+    table = _toy_table()
+    qrels = {"q1": {"a": 2, "b": 1}, "q2": {"e": 1}}
+    corpus = dict.fromkeys("abcdef")
+    pairs = sample_pairs(["q1", "q2"], qrels, table, "bm25", 2, 2, 100, True, 7, corpus)
+    assert {(p.qid, p.pos_id) for p in pairs} == {("q1", "a")}  # q2 has no grade-2 positive
+    assert {p.neg_id for p in pairs} <= {"b", "c", "d"}
+    assert pairs == sample_pairs(["q1", "q2"], qrels, table, "bm25", 2, 2, 100, True, 7, corpus)
+    only_judged = sample_pairs(["q1"], qrels, table, "bm25", 2, 3, 100, False, 7, corpus)
+    assert [p.neg_id for p in only_judged] == ["b"]  # unjudged c, d are not negatives
+    tr, va = split_queries([str(i) for i in range(20)], 0.25, 1)
+    assert len(va) == 5 and not set(tr) & set(va) and (tr, va) == split_queries([str(i) for i in range(20)], 5, 1)
+
+
+def test_ensemble_teacher_is_mean_of_per_query_minmax():
+    t = EnsembleTeacher({"x": {"q": {"a": 10.0, "b": 0.0, "c": 5.0}}, "y": {"q": {"a": 1.0, "b": 3.0}}},
+                        Normalizer("minmax-query"))
+    assert t.score("q", "a") == pytest.approx((1.0 + 0.0) / 2)
+    assert t.score("q", "c") == pytest.approx((0.5 + 0.0) / 2)  # y did not retrieve c
+    assert t.score("q", "b") == pytest.approx((0.0 + 1.0) / 2)
+
+
+# --- real data: teacher file, empty set, short training, resume, loading ------------------------------------
+@pytest.fixture(scope="module")
+def dl20(data_root):
+    from rerankinject.datasets import load_dataset
+    from rerankinject.runs import read_run
+
+    ds = load_dataset("dl20")
+    return ds, ds.topics(), ds.qrels(), read_run(ds.run_path("bm25"))
+
+
+def _teacher_file(path: Path, dl20, qids) -> Path:
+    """A small Hofstätter-format file from our own data: the ensemble of bundled runs as teacher scores."""
+    _, _, qrels, bm25 = dl20
+    lines = []
+    for q in qids:
+        pos = sorted(d for d, g in qrels[q].items() if g >= 2 and d in {r.doc_id for r in bm25[q]})[:2]
+        neg = [r.doc_id for r in bm25[q] if r.doc_id not in qrels[q]][:2]
+        for p, n in zip(pos, neg, strict=False):
+            lines.append(f"{10.5}\t{-2.25}\t{q}\t{p}\t{n}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_hofstatter_teacher_file_unknown_ids_name_file_and_line(tmp_path, dl20):
+    from rerankinject.formats import read_collection
+
+    ds, topics, _, _ = dl20
+    corpus = read_collection(ds.corpus_path)
+    f = _teacher_file(tmp_path / "teacher.tsv", dl20, sorted(topics)[:3])
+    pairs = read_hofstatter_teacher(f, topics, corpus)
+    assert pairs and pairs[0].t_pos == 10.5 and pairs[0].t_neg == -2.25
+    lines = f.read_text().splitlines()
+    bad = lines[:1] + ["1.0\t0.5\t999999999\t" + "\t".join(lines[0].split("\t")[3:])] + lines[1:]
+    (tmp_path / "bad_q.tsv").write_text("\n".join(bad) + "\n")
+    with pytest.raises(FormatError, match=r"bad_q\.tsv:2: unknown query id '999999999'"):
+        read_hofstatter_teacher(tmp_path / "bad_q.tsv", topics, corpus)
+    parts = lines[0].split("\t")
+    (tmp_path / "bad_p.tsv").write_text("\n".join(lines + ["\t".join(parts[:4] + ["nope-pid"])]) + "\n")
+    with pytest.raises(FormatError, match=rf"bad_p\.tsv:{len(lines) + 1}: unknown negative passage id 'nope-pid'"):
+        read_hofstatter_teacher(tmp_path / "bad_p.tsv", topics, corpus)
+    (tmp_path / "bad_c.tsv").write_text("1.0\t2.0\tq\n")
+    with pytest.raises(FormatError, match=r"bad_c\.tsv:1: expected 5 tab-separated columns"):
+        read_hofstatter_teacher(tmp_path / "bad_c.tsv")
+
+
+def _dl20_cfg(tmp_path, **kw) -> TrainConfig:
+    base = dict(dataset="dl20", sources={"bm25": "bm25"}, variant="BM25CAT", missing_score="min", max_length=64,
+                query_max_tokens=16, val_queries=6, val_depth=20, negatives_per_positive=2, neg_depth=30,
+                max_positives_per_query=3, lr=3e-4, warmup_steps=2, max_steps=12, batch_size=8, eval_steps=6,
+                log_steps=3, eval_batch_size=64, threads=2, seed=3, output_dir=str(tmp_path / "out"))
+    base.update(kw)
+    return TrainConfig(**base).validate()
+
+
+def test_hofstatter_teacher_drives_pairs_and_empty_set_is_an_error(tmp_path, dl20):
+    from rerankinject.training.pipeline import prepare
+
+    _, topics, _, _ = dl20
+    from rerankinject.training.data import split_queries as split
+
+    judged = [q for q in topics if any(g >= 2 for g in dl20[2].get(q, {}).values())]
+    train_q, val_q = split(judged, 6, 3)
+    cfg = _dl20_cfg(tmp_path, loss="margin-mse", teacher={
+        "kind": "hofstatter", "path": str(_teacher_file(tmp_path / "t.tsv", dl20, train_q[:4]))})
+    prep = prepare(cfg)
+    assert prep.pairs and {p.qid for p in prep.pairs} <= set(train_q[:4])
+    assert all("bm25" in p.pos_scores and p.t_pos == 10.5 for p in prep.pairs)
+    cfg.teacher = {"kind": "hofstatter", "path": str(_teacher_file(tmp_path / "v.tsv", dl20, val_q))}
+    with pytest.raises(DataError, match="training set is empty after filtering: none of its .* pairs is on a training"):
+        prepare(cfg)
+    with pytest.raises(DataError, match="training set is empty after filtering: no training query has both"):
+        prepare(_dl20_cfg(tmp_path, neg_depth=1, unjudged_as_negative=False, rel_threshold=0))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, scifact_lucene):
+    """A short real BM25CAT run on a slice of SciFact train (50 queries, BM25 top 30; a few steps)."""
+    from rerankinject.bm25 import BM25Searcher
+    from rerankinject.datasets import load_dataset
+    from rerankinject.runs import write_run
+    from rerankinject.training.pipeline import train_from_config
+
+    tmp = tmp_path_factory.mktemp("train")
+    topics = load_dataset("scifact-train").topics()
+    some = {q: topics[q] for q in sorted(topics, key=int)[:50]}
+    write_run(BM25Searcher(scifact_lucene).search_run(some, k=30, remove_query=True, progress=False),
+              tmp / "bm25.trec", tag="bm25")
+    cfg = TrainConfig(dataset="scifact-train", sources={"bm25": {"run": str(tmp / "bm25.trec"),
+                                                                 "index": str(scifact_lucene)}},
+                      variant="BM25CAT", missing_score="index", max_length=96, val_queries=10, val_depth=10,
+                      negatives_per_positive=2, lr=2e-4, warmup_steps=0, max_steps=8, batch_size=8, eval_steps=4,
+                      log_steps=2, threads=2, seed=42, output_dir=str(tmp / "out")).validate()
+    curve = train_from_config(cfg)
+    return cfg, curve
+
+
+def test_short_training_lowers_loss_and_raises_validation_ndcg(trained):
+    cfg, curve = trained
+    losses = [x["loss"] for x in curve["train_loss"]]
+    evals = [e["nDCG@10"] for e in curve["evaluations"]]
+    assert [e["step"] for e in curve["evaluations"]] == [0, 4, 8]
+    assert losses[-1] < losses[0], losses
+    assert max(evals[1:]) > evals[0], evals  # better than the untrained head
+    out = Path(cfg.output_dir)
+    saved = json.loads((out / "best" / "validation_curve.json").read_text())
+    assert saved["best_step"] == curve["best_step"] and saved["best_step"] > 0
+    args = json.loads((out / "best" / "training_args.json").read_text())
+    assert args["variant"] == "BM25CAT" and args["lr"] == cfg.lr
+    assert json.loads((out / "best" / "injection.json").read_text())["sources"] == ["bm25"]
+    assert {p.name for p in (out / "checkpoint").iterdir()} >= {
+        "optimizer.pt", "scheduler.pt", "rng.pt", "trainer_state.json", "injection.json", "validation_curve.json"}
+
+
+def test_trained_folder_loads_in_three_libraries(trained):
+    from sentence_transformers import CrossEncoder
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from rerankinject.cross_encoder import CrossEncoderModel
+
+    cfg, _ = trained
+    best = Path(cfg.output_dir) / "best"
+    ce = CrossEncoderModel(best)
+    assert ce.recipe.variant == "BM25CAT"
+    query, passage = "what is a lobotomy", "A lobotomy is a neurosurgical procedure that severs connections."
+    rendered = ce.recipe.render_query({"bm25": {"d": 11.0}}, ["d"])  # -> "22"
+    ours = ce.predict(ce.builder.encode(query, [passage], rendered))[0]
+    seg_a, seg_b = ce.recipe.text_pair(query, passage, rendered[0], sep=ce.tokenizer.sep_token)
+    assert seg_b.startswith("22 [SEP] ")
+    tok = AutoTokenizer.from_pretrained(str(best))
+    hf = AutoModelForSequenceClassification.from_pretrained(str(best)).eval()
+    with torch.inference_mode():
+        plain = hf(**tok(seg_a, seg_b, return_tensors="pt")).logits[0, 0].item()
+    st = CrossEncoder(str(best), activation_fn=torch.nn.Identity())
+    st_score = float(st.predict([(seg_a, seg_b)])[0])
+    assert plain == pytest.approx(ours, abs=1e-4) and st_score == pytest.approx(ours, abs=1e-4)
+
+
+def test_resume_after_interruption_reproduces_the_uninterrupted_run(tmp_path, dl20):
+    from rerankinject.cross_encoder import DEFAULT_INIT_MODEL, CrossEncoderModel
+    from rerankinject.training.pipeline import make_recipe, prepare
+    from rerankinject.training.trainer import Trainer
+    from rerankinject.training.validation import RerankSet
+
+    cfg = _dl20_cfg(tmp_path, max_length=32, max_steps=4, eval_steps=2, batch_size=2, val_queries=2, val_depth=3,
+                    eval_at_start=False)
+    prep = prepare(cfg)
+
+    def make(out, model_dir=None):
+        torch.manual_seed(cfg.seed)
+        c = TrainConfig(**{**cfg.__dict__, "output_dir": str(out)})
+        ce = CrossEncoderModel(model_dir or DEFAULT_INIT_MODEL(), recipe=make_recipe(c), device="cpu")
+        vs = RerankSet(ce, prep.val_qids, prep.queries, prep.table, "bm25", c.val_depth, prep.corpus, prep.qrels, 2)
+        return Trainer(c, ce, prep.pairs, prep.queries, prep.corpus, prep.table, vs)
+
+    full = make(tmp_path / "full")
+    full.train()
+    broken = make(tmp_path / "broken")
+    original = broken.save_checkpoint
+
+    def crash_after_step_2():
+        original()
+        if broken.state["step"] >= 2:
+            broken.save_checkpoint = original
+            raise KeyboardInterrupt
+
+    broken.save_checkpoint = crash_after_step_2
+    with pytest.raises(KeyboardInterrupt):
+        broken.train()
+    resumed = make(tmp_path / "broken", tmp_path / "broken" / "checkpoint")
+    resumed.load_checkpoint(tmp_path / "broken" / "checkpoint")
+    assert resumed.state["step"] == 2
+    resumed.train()
+    assert resumed.state["step"] == 4 and resumed.state["position"] == full.state["position"]
+    for (n, a), (_, b) in zip(full.ce.model.named_parameters(), resumed.ce.model.named_parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6), n
+    assert [e["nDCG@10"] for e in resumed.state["evaluations"]] == pytest.approx(
+        [e["nDCG@10"] for e in full.state["evaluations"]])
+
+
+def test_ensemble_teacher_and_bm25added_labels_on_dl20(tmp_path, dl20):
+    from rerankinject.training.pipeline import prepare
+
+    cfg = _dl20_cfg(tmp_path, variant="CAT", loss="bm25added", teacher={
+        "kind": "ensemble", "runs": {"spladepp": "spladepp", "tasb": "tasb", "ada2": "ada2"}},
+        bm25added={"source": "bm25"})
+    prep = prepare(cfg)
+    assert prep.pairs and all(0.0 <= p.t_pos <= 1.0 and 0.0 <= p.t_neg <= 1.0 for p in prep.pairs)
+    assert sum(p.t_pos > p.t_neg for p in prep.pairs) > 0.8 * len(prep.pairs)  # the teacher prefers positives
+    label = bm25added_labels(torch.tensor([prep.pairs[0].t_pos]), torch.tensor([prep.pairs[0].pos_scores["bm25"]]))
+    assert label.item() == pytest.approx((3 * prep.pairs[0].t_pos + 10 * prep.pairs[0].pos_scores["bm25"] / 50) / 4)
+    with pytest.raises(DataError, match="bm25added trains a CAT input"):
+        _dl20_cfg(tmp_path, variant="BM25CAT", loss="bm25added", teacher={"kind": "ensemble", "runs": {"a": "tasb"}})
+
+
+def test_cross_encoder_teacher_scores_pairs(trained):
+    from rerankinject.datasets import load_dataset
+    from rerankinject.formats import read_collection
+    from rerankinject.training.data import ScoreTable
+    from rerankinject.training.teachers import cross_encoder_teacher
+
+    cfg, _ = trained
+    ds = load_dataset("scifact-train")
+    corpus = read_collection(ds.corpus_path)
+    table = ScoreTable.from_config(cfg.sources, ds, "index", ds.topics())
+    qid = next(iter(table.runs["bm25"]))
+    docs = table.ranked("bm25", qid, 3)
+    pairs = [Pair(qid, docs[0], docs[1]), Pair(qid, docs[0], docs[2])]
+    score = cross_encoder_teacher(Path(cfg.output_dir) / "best", pairs, ds.topics(), corpus, table, device="cpu")
+    assert all(math.isfinite(score(qid, d)) for d in docs)
