@@ -142,7 +142,7 @@ class TextEncoder:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
             self.model = AutoModel.from_pretrained(str(model_dir)).to(self.device).eval()
-        except (OSError, ValueError, KeyError) as e:
+        except Exception as e:  # transformers raises OSError, ValueError, KeyError, TypeError... for bad folders
             raise DataError(f"not a loadable Hugging Face encoder folder: {model_dir} ({type(e).__name__}: "
                             f"{str(e).splitlines()[0] if str(e) else ''})") from None
         hidden = getattr(self.model.config, "hidden_size", None)

@@ -1,11 +1,11 @@
 """Hybrid BM25 + dense first stage that keeps every raw score.
 
 Each retriever returns its top ``depth`` documents; the candidates of a query are the union of the two lists. A
-candidate missing from one list gets its EXACT score from that retriever (BM25 from Lucene via
-:meth:`~rerankinject.bm25.BM25Searcher.score`, dense as the inner product with its stored vector via
-:meth:`~rerankinject.dense.DenseSearcher.score_vector`), so every candidate carries both raw scores. With
-``min_fill=True`` the fusion instead uses Pyserini's fill (the list's minimum score) for the missing side; the
-per-retriever runs still carry the exact raw scores.
+candidate missing from one list gets its EXACT score from that retriever: BM25 from one Lucene search filtered to
+the missing documents (:func:`bm25_exact_scores`, the numbers a full-depth search gives), dense as the inner
+product with its stored vector (:meth:`~rerankinject.dense.DenseSearcher.score_vector`). So every candidate
+carries both raw scores. With ``min_fill=True`` the fusion instead uses Pyserini's fill (the list's minimum score)
+for the missing side; the per-retriever runs still carry the exact raw scores.
 
 Fusions (pure functions, usable on any ``{doc id: score}`` maps):
 
@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 
 from tqdm.auto import tqdm
 
+from .errors import DataError
 from .normalize import NORMALIZATIONS, normalize_scores, pyserini_normalize
 from .runs import Run, RunRecord, sort_hits
 
@@ -45,6 +46,7 @@ __all__ = [
     "fuse_query",
     "fuse_runs",
     "retriever_run_paths",
+    "bm25_exact_scores",
 ]
 
 logger = logging.getLogger(__name__)
@@ -209,6 +211,45 @@ def fuse_runs(bm25: Run, dense: Run, fusion: str = "interpolate", alpha: float =
     return out
 
 
+def bm25_exact_scores(bm25: Any, query: str, doc_ids: Sequence[str]) -> dict[str, float]:
+    """Exact BM25 scores of some indexed documents for ``query``, from ONE Lucene search restricted to them.
+
+    The query is built exactly as :meth:`BM25Searcher.search <rerankinject.bm25.BM25Searcher.search>` builds it
+    (the searcher's own query generator and analyzer on the ``contents`` field) and combined with a non-scoring
+    filter on the ``id`` field, so each score is the one a full-depth search gives the document: Anserini's search
+    scores, rounded to 4 decimals like every BM25 list score, except for Anserini's tie-breaking decrement (1e-6
+    per tied document ranked before it), which depends on the documents returned. A document that matches no
+    query term scores 0.0. Far faster than one :meth:`~rerankinject.bm25.BM25Searcher.score` call per document
+    (which gives the unrounded Lucene score).
+
+    Raises:
+        DataError: a doc id is not in the index.
+
+    """
+    doc_ids = list(dict.fromkeys(doc_ids))
+    if not doc_ids:
+        return {}
+    from jnius import autoclass
+
+    obj = bm25.searcher.object
+    builder = autoclass("org.apache.lucene.search.BooleanQuery$Builder")()
+    occur = autoclass("org.apache.lucene.search.BooleanClause$Occur")
+    bytes_ref = autoclass("org.apache.lucene.util.BytesRef")
+    terms = autoclass("java.util.ArrayList")()
+    for d in doc_ids:
+        terms.add(bytes_ref(d.encode("utf-8")))
+    builder.add(obj.generator.buildQuery("contents", obj.analyzer, query), occur.MUST)
+    builder.add(autoclass("org.apache.lucene.search.TermInSetQuery")("id", terms), occur.FILTER)
+    hits = bm25.searcher.search(builder.build(), k=len(doc_ids))
+    out = {h.docid: float(h.score) for h in hits}
+    for d in doc_ids:
+        if d not in out:
+            if not bm25.has_doc(d):
+                raise DataError(f"doc id {d!r} is not in the Lucene index {bm25.index_dir}")
+            out[d] = 0.0
+    return out
+
+
 class HybridResult(NamedTuple):
     """The fused run and the two per-retriever runs over the same candidates, all with raw scores."""
 
@@ -245,27 +286,11 @@ class HybridRetriever:
         self.bm25 = bm25
         self.dense = dense
 
-    def _bm25_deep(self, queries: list[str], qids: list[str], fill_depth: int, threads: int) -> dict[str, dict]:
-        """``{qid: {doc id: score}}`` from a deep BM25 search, the source of exact fill scores."""
-        if fill_depth < 1:
-            return {}
-        hits = self.bm25.batch_search(queries, qids, k=fill_depth, threads=threads)
-        return {q: {h.docid: float(h.score) for h in hs} for q, hs in hits.items()}
-
-    def _bm25_exact(self, query: str, doc_ids: Sequence[str], deep: Mapping[str, float] | None) -> dict[str, float]:
-        out = {}
-        for d in doc_ids:
-            if deep is not None and d in deep:
-                out[d] = deep[d]
-            else:
-                out[d] = self.bm25.score(query, d)
-        return out
-
     def search_runs(self, topics: Mapping[str, str], k: int = 1000, depth: int | None = None,
                     fusion: str = "interpolate", alpha: float = 0.5, normalization: str = "minmax",
                     rrf_k: int = DEFAULT_RRF_K, min_fill: bool = False, weight_on_dense: bool = False,
                     remove_query: bool = False, threads: int = 1, batch_size: int = 64,
-                    bm25_fill_depth: int | None = None, progress: bool = True) -> HybridResult:
+                    progress: bool = True) -> HybridResult:
         """Search every topic with both retrievers, fuse, and return the fused and per-retriever runs.
 
         Args:
@@ -281,10 +306,6 @@ class HybridRetriever:
             remove_query: drop a doc whose id equals the query id from both lists (BEIR convention).
             threads: search threads (Lucene and faiss).
             batch_size: queries per dense encoding/search batch.
-            bm25_fill_depth: exact BM25 scores of candidates missing from BM25's list are read from a deeper
-                BM25 search of this many hits (default ``max(10 * depth, 10000)``, capped at the index size; the
-                very numbers Lucene's search gives); a candidate not even there is scored by
-                :meth:`~rerankinject.bm25.BM25Searcher.score` (0.0 when no query term matches).
             progress: tqdm bars.
 
         """
@@ -299,9 +320,6 @@ class HybridRetriever:
             raise ValueError(f"unknown normalization {normalization!r} (expected one of {', '.join(NORMALIZATIONS)})")
         _check_alpha(alpha)
         qids = list(topics)
-        if bm25_fill_depth is None:
-            bm25_fill_depth = max(10 * depth, 10_000)
-        fill_depth = min(int(bm25_fill_depth), self.bm25.num_docs)
         bm25_run = self.bm25.search_run(topics, k=depth, threads=threads, remove_query=remove_query,
                                         progress=progress)
         extra = 1 if remove_query else 0
@@ -313,7 +331,6 @@ class HybridRetriever:
             for i in range(0, len(qids), batch_size):
                 chunk = qids[i:i + batch_size]
                 q_embs = self.dense.encode_queries([topics[q] for q in chunk])
-                deep = self._bm25_deep([topics[q] for q in chunk], chunk, fill_depth, threads)
                 dense_lists = self.dense.search_vectors(q_embs, min(depth + extra, self.dense.num_docs),
                                                         threads=threads)
                 for qid, q_emb, dlist in zip(chunk, q_embs, dense_lists, strict=True):
@@ -326,7 +343,7 @@ class HybridRetriever:
                     miss_d = sorted(candidates - set(d_hits))
                     n_filled[0] += len(miss_b)
                     n_filled[1] += len(miss_d)
-                    b_exact = self._bm25_exact(topics[qid], miss_b, deep.get(qid))
+                    b_exact = bm25_exact_scores(self.bm25, topics[qid], miss_b)
                     d_exact = self.dense.score_vector(q_emb, miss_d)
                     fused = fuse_query(b_hits, d_hits, None if min_fill else b_exact, None if min_fill else d_exact,
                                        fusion=fusion, alpha=alpha, normalization=normalization, rrf_k=rrf_k,
