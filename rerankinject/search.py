@@ -36,7 +36,7 @@ __all__ = ["main", "build_parser"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_ALPHA = 0.5
+DEFAULT_ALPHA = 0.45
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,6 +14,9 @@ import json
 import logging
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rerankinject.bm25 import BM25Searcher
 from rerankinject.cli_common import setup_logging
