@@ -45,13 +45,15 @@ def short_encoder():
     return TextEncoder(pooling="mean", normalize=True, max_length=32, batch_size=32)
 
 
-def test_default_settings():
-    from rerankinject.dense import TextEncoder
+def test_default_settings(encoder):
+    from pathlib import Path
 
-    s = TextEncoder().settings
-    assert (s.pooling, s.normalize, s.max_length, s.dim) == ("mean", False, 256, 384)
+    from rerankinject.dense import EncoderSettings, _default_max_length, default_model_path
+
+    assert _default_max_length(Path(default_model_path())) == 256  # from sentence_bert_config.json
+    assert encoder.settings.model_path == str(Path(default_model_path()).resolve()) and encoder.dim == 384
     with pytest.raises(ValueError, match="pooling must be one of"):
-        TextEncoder(pooling="max")
+        EncoderSettings(model_path="x", pooling="max").validate()
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +100,8 @@ def test_index_layout_and_faiss_searcher(dense_index, slice_data):
     fs = FaissSearcher(str(dense_index), qenc)  # Pyserini's own searcher on our index
     docs, topics, qrels, _ = slice_data
     assert fs.num_docs == len(docs)
-    ours = DenseSearcher(dense_index)
+    ours = DenseSearcher(dense_index, query_encoder=qenc)
+    assert ours.num_docs == len(docs)
     qid, query = next(iter(topics.items()))
     hits = fs.search(query, k=10)
     assert [h.docid for h in hits] == [h.docid for h in ours.search(query, k=10)]
