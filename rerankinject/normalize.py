@@ -61,5 +61,5 @@ def pyserini_normalize(score: float, lo: float, hi: float) -> float:
     are equal; here such a list normalises to 0.0.
     """
     if hi == lo:
-        return 0.0 * score
+        return 0.0
     return (score - (lo + hi) / 2) / (hi - lo)
