@@ -1,7 +1,8 @@
 """rerankinject: inject first-stage retrieval scores as text into cross-encoder re-rankers, on Pyserini.
 
 Data flow: data sets and run I/O (:mod:`~rerankinject.datasets`, :mod:`~rerankinject.formats`,
-:mod:`~rerankinject.runs`) -> first stage (:mod:`~rerankinject.bm25`) -> evaluation
+:mod:`~rerankinject.runs`) -> first stage (:mod:`~rerankinject.bm25`, :mod:`~rerankinject.dense`,
+:mod:`~rerankinject.hybrid`) -> evaluation
 (:mod:`~rerankinject.evaluate`). Names are imported lazily so that ``import rerankinject`` neither starts the JVM
 nor loads torch.
 """
@@ -24,6 +25,14 @@ _EXPORTS = {
     "load_dataset": "datasets",
     "BM25Searcher": "bm25",
     "build_lucene_index": "bm25",
+    "TextEncoder": "dense",
+    "DenseQueryEncoder": "dense",
+    "DenseSearcher": "dense",
+    "build_dense_index": "dense",
+    "HybridRetriever": "hybrid",
+    "HybridResult": "hybrid",
+    "fuse_runs": "hybrid",
+    "normalize_scores": "normalize",
     "evaluate_run": "evaluate",
     "start_jvm": "jvm",
     "DataError": "errors",

@@ -1,15 +1,25 @@
 """First-stage retrieval CLI: ``python -m rerankinject.search`` writes a TREC run with RAW retriever scores.
 
-Example::
+Examples::
 
     python -m rerankinject.search --index indexes/scifact --topics scifact-test --output runs/scifact.bm25.trec \\
         --k 1000 --bm25-k1 0.9 --bm25-b 0.4 --threads 2 --remove-query
+    python -m rerankinject.search --retriever dense --dense-index indexes/scifact.minilm --topics scifact-test \\
+        --output runs/scifact.dense.trec --remove-query
+    python -m rerankinject.search --retriever hybrid --index indexes/scifact --dense-index indexes/scifact.minilm \\
+        --topics scifact-test --output runs/scifact.hybrid.trec --remove-query
+
+A hybrid run also writes one run per retriever over the same candidates, named by inserting ``.bm25`` / ``.dense``
+before the output's extension (``runs/scifact.hybrid.trec`` -> ``runs/scifact.hybrid.bm25.trec`` and
+``runs/scifact.hybrid.dense.trec``; a ``.gz`` ending is kept). All three hold raw scores: BM25 and dense scores
+are exact for every candidate (also for documents outside that retriever's own top ``--depth``).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import time
@@ -18,18 +28,39 @@ from collections.abc import Sequence
 from .bm25 import DEFAULT_B, DEFAULT_K1, BM25Searcher
 from .cli_common import run_cli, setup_logging
 from .datasets import resolve_topics
+from .hybrid import DEFAULT_RRF_K, FUSIONS, retriever_run_paths
+from .normalize import NORMALIZATIONS
 from .runs import write_run
 
 __all__ = ["main", "build_parser"]
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_ALPHA = 0.45
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m rerankinject.search``."""
     p = argparse.ArgumentParser(prog="python -m rerankinject.search", description=__doc__.split("\n")[0])
-    p.add_argument("--retriever", choices=["bm25"], default="bm25", help="first-stage retriever (default bm25)")
-    p.add_argument("--index", required=True, help="Lucene index folder (python -m rerankinject.index lucene ...)")
+    p.add_argument("--retriever", choices=["bm25", "dense", "hybrid"], default="bm25",
+                   help="first-stage retriever (default bm25)")
+    p.add_argument("--index", help="Lucene index folder (python -m rerankinject.index lucene ...); bm25, hybrid")
+    p.add_argument("--dense-index", help="dense index folder (python -m rerankinject.index dense ...); dense, hybrid")
+    p.add_argument("--encoder", help="query encoder folder overriding the one in the dense index's encoder.json")
+    p.add_argument("--device", help="torch device of the query encoder (default: cuda when available, else cpu)")
+    p.add_argument("--fusion", choices=FUSIONS, default="interpolate",
+                   help="hybrid fusion: interpolate (alpha*BM25 + (1-alpha)*dense after --normalization), rrf, or "
+                        "pyserini (HybridSearcher's alpha*sparse + dense; normalization != none = its own)")
+    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                   help=f"hybrid weight of BM25 for interpolate, Pyserini's alpha for pyserini "
+                        f"(default {DEFAULT_ALPHA}, tuned on SciFact train with minmax)")
+    p.add_argument("--normalization", choices=NORMALIZATIONS, default="minmax",
+                   help="per-query score normalisation before interpolation (default minmax)")
+    p.add_argument("--rrf-k", type=int, default=DEFAULT_RRF_K, help=f"RRF constant (default {DEFAULT_RRF_K})")
+    p.add_argument("--min-fill", action="store_true",
+                   help="fuse with Pyserini's min-fill for documents missing from one list instead of their exact "
+                        "score (the per-retriever runs keep exact scores)")
+    p.add_argument("--depth", type=int, default=None, help="hybrid: hits taken from each retriever (default --k)")
     p.add_argument("--topics", required=True, help="data set name (dl19, scifact-test, ...) or topics file")
     p.add_argument("--output", required=True, help="output TREC run (.gz allowed); written atomically")
     p.add_argument("--k", type=int, default=1000, help="hits per query (default 1000)")
@@ -56,15 +87,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--bm25-k1 must be >= 0, got {args.bm25_k1}")
     if not 0 <= args.bm25_b <= 1:
         parser.error(f"--bm25-b must be in [0, 1], got {args.bm25_b}")
+    if args.retriever in ("bm25", "hybrid") and not args.index:
+        parser.error(f"--retriever {args.retriever} needs --index (a Lucene index)")
+    if args.retriever in ("dense", "hybrid") and not args.dense_index:
+        parser.error(f"--retriever {args.retriever} needs --dense-index (python -m rerankinject.index dense ...)")
+    if args.depth is not None and args.depth < 1:
+        parser.error(f"--depth must be >= 1, got {args.depth}")
+    if args.rrf_k < 0:
+        parser.error(f"--rrf-k must be >= 0, got {args.rrf_k}")
+    if not math.isfinite(args.alpha):
+        parser.error(f"--alpha must be a finite number, got {args.alpha}")
+    if args.fusion == "interpolate" and not 0 <= args.alpha <= 1:
+        parser.error(f"--alpha must be in [0, 1] for --fusion interpolate, got {args.alpha}")
     setup_logging(args.verbose)
 
     def body() -> int:
         topics = resolve_topics(args.topics, args.data_root)
-        searcher = BM25Searcher(args.index, k1=args.bm25_k1, b=args.bm25_b)
-        t0 = time.perf_counter()
-        run = searcher.search_run(topics, k=args.k, threads=args.threads, remove_query=args.remove_query)
+        tag = args.tag or args.retriever
+        if args.retriever in ("dense", "hybrid"):
+            import torch
+
+            torch.set_num_threads(args.threads)
+            from .dense import DenseSearcher
+
+            dense = DenseSearcher(args.dense_index, model_path=args.encoder, device=args.device)
+        if args.retriever == "bm25":
+            searcher = BM25Searcher(args.index, k1=args.bm25_k1, b=args.bm25_b)
+            t0 = time.perf_counter()
+            run = searcher.search_run(topics, k=args.k, threads=args.threads, remove_query=args.remove_query)
+        elif args.retriever == "dense":
+            t0 = time.perf_counter()
+            run = dense.search_run(topics, k=args.k, threads=args.threads, remove_query=args.remove_query)
+        else:
+            from .hybrid import HybridRetriever
+
+            hybrid = HybridRetriever(BM25Searcher(args.index, k1=args.bm25_k1, b=args.bm25_b), dense)
+            t0 = time.perf_counter()
+            result = hybrid.search_runs(topics, k=args.k, depth=args.depth, fusion=args.fusion, alpha=args.alpha,
+                                        normalization=args.normalization, rrf_k=args.rrf_k, min_fill=args.min_fill,
+                                        remove_query=args.remove_query, threads=args.threads)
+            run = result.fused
+            bm25_path, dense_path = retriever_run_paths(args.output)
+            write_run(result.bm25, bm25_path, tag=f"{tag}.bm25")
+            write_run(result.dense, dense_path, tag=f"{tag}.dense")
+            logger.info("per-retriever runs over the same candidates -> %s, %s", bm25_path, dense_path)
         seconds = time.perf_counter() - t0
-        write_run(run, args.output, tag=args.tag or args.retriever)
+        write_run(run, args.output, tag=tag)
         logger.info("%d queries in %.2fs (%.1f q/s) -> %s", len(topics), seconds, len(topics) / seconds, args.output)
         return 0
 
