@@ -1,7 +1,8 @@
 """rerankinject: inject first-stage retrieval scores as text into cross-encoder re-rankers, on Pyserini.
 
 Data flow: data sets and run I/O (:mod:`~rerankinject.datasets`, :mod:`~rerankinject.formats`,
-:mod:`~rerankinject.runs`) -> first stage (:mod:`~rerankinject.bm25`) -> evaluation
+:mod:`~rerankinject.runs`) -> first stage (:mod:`~rerankinject.bm25`) -> re-ranking (:mod:`~rerankinject.reranker`,
+:mod:`~rerankinject.interpolate`) -> evaluation
 (:mod:`~rerankinject.evaluate`). Names are imported lazily so that ``import rerankinject`` neither starts the JVM
 nor loads torch.
 """
@@ -26,6 +27,11 @@ _EXPORTS = {
     "build_lucene_index": "bm25",
     "evaluate_run": "evaluate",
     "start_jvm": "jvm",
+    "ScoreInjectReranker": "reranker",
+    "Candidate": "reranker",
+    "Scorer": "reranker",
+    "interpolate_runs": "interpolate",
+    "tune_alpha": "interpolate",
     "DataError": "errors",
     "FormatError": "errors",
 }
