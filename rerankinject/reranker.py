@@ -16,8 +16,9 @@ Every result is a list of :class:`~rerankinject.runs.RunRecord` whose score is t
 
 A candidate that lacks a score from a source the recipe injects gets the exact score from that source's *scorer*
 (any object with ``score(query, doc_id) -> float``, see :class:`Scorer`; e.g. ``BM25Searcher`` for a Lucene index),
-else the ``missing`` policy decides: ``"error"`` (default) or ``"min"`` (the lowest score that source gave any of
-the query's candidates).
+else the ``missing`` policy decides: ``"error"`` (default) or ``"min"`` (the source run's lowest score for that
+query in :meth:`~ScoreInjectReranker.rerank_run`; the lowest among the candidates in
+:meth:`~ScoreInjectReranker.rerank`).
 """
 
 from __future__ import annotations
@@ -184,7 +185,8 @@ class ScoreInjectReranker:
 
     # --- scoring --------------------------------------------------------------------------------------------
     def _fill_scores(self, query: str, query_id: str, cands: Sequence[Candidate],
-                     floors: Mapping[str, float] | None = None) -> dict[str, dict[str, float]]:
+                     floors: Mapping[str, float] | None = None,
+                     scorers: Mapping[str, Scorer] | None = None) -> dict[str, dict[str, float]]:
         """``{source: {doc id: raw score}}`` for every candidate, filling gaps by scorer or policy.
 
         ``floors`` gives the "min" policy's value per source (the source run's minimum for the query); without
@@ -204,7 +206,7 @@ class ScoreInjectReranker:
                     raise DataError(f"query {query_id!r} doc {c.doc_id!r}: source {s!r} score {v!r} is not finite")
                 by_doc[c.doc_id] = v
             if gaps:
-                scorer = self.scorers.get(s)
+                scorer = (scorers or {}).get(s) or self.scorers.get(s)
                 if scorer is not None:
                     for d in gaps:
                         v = float(scorer.score(query, d))
@@ -233,7 +235,7 @@ class ScoreInjectReranker:
         return raw
 
     def score(self, query: str, candidates: Sequence[Candidate], query_id: str = "q",
-              floors: Mapping[str, float] | None = None) -> list[float]:
+              floors: Mapping[str, float] | None = None, scorers: Mapping[str, Scorer] | None = None) -> list[float]:
         """Raw cross-encoder logits of the candidates, in order.
 
         Args:
@@ -242,13 +244,14 @@ class ScoreInjectReranker:
             query_id: used in error messages.
             floors: per source, the value the ``"min"`` policy gives a candidate without a score (default: the
                 lowest score among the candidates).
+            scorers: extra ``{source: Scorer}`` for this call, tried before the reranker's own.
         """
         if not candidates:
             return []
         ids = [c.doc_id for c in candidates]
         if len(set(ids)) != len(ids):
             raise DataError(f"query {query_id!r}: a doc id appears twice among the candidates")
-        raw = self._fill_scores(query, query_id, candidates, floors)
+        raw = self._fill_scores(query, query_id, candidates, floors, scorers)
         rendered = self.recipe.render_query(raw, ids) if self.sources else [{} for _ in ids]
         inputs = self.model.builder.encode(query, [c.text for c in candidates], rendered)
         return self.model.predict(inputs, batch_size=self.batch_size)
@@ -277,7 +280,8 @@ class ScoreInjectReranker:
                          f"scores) tuple or a Pyserini hit)")
 
     def rerank(self, query: str, candidates: Sequence[Any], query_id: str = "q", depth: int | None = None,
-               source: str | None = None, searcher: Any = None) -> list[RunRecord]:
+               source: str | None = None, searcher: Any = None,
+               scorers: Mapping[str, Scorer] | None = None) -> list[RunRecord]:
         """Re-rank one query's candidates, best first.
 
         Args:
@@ -288,6 +292,7 @@ class ScoreInjectReranker:
             depth: re-rank only the first ``depth`` candidates; the rest follow in their given order.
             source: for hits, the source name of their scores (e.g. ``bm25``).
             searcher: for hits, the searcher that found them.
+            scorers: extra ``{source: Scorer}`` for this call (see :meth:`score`).
 
         Returns:
             Records ranked by the cross-encoder's raw logit (the tail below ``depth`` as :func:`apply_depth`).
@@ -296,7 +301,7 @@ class ScoreInjectReranker:
             raise ValueError(f"depth must be >= 1, got {depth}")
         k = len(candidates) if depth is None else min(depth, len(candidates))
         head = [self.as_candidate(c, source, searcher) for c in candidates[:k]]
-        logits = self.score(query, head, query_id)
+        logits = self.score(query, head, query_id, scorers=scorers)
         ranked = sort_hits(RunRecord(query_id, c.doc_id, s) for c, s in zip(head, logits, strict=True))
         rest = [RunRecord(query_id, self._doc_id(c), 0.0) for c in candidates[k:]]
         return apply_depth(query_id, ranked, rest)
@@ -312,12 +317,12 @@ class ScoreInjectReranker:
         """Re-rank the hits of a Pyserini ``LuceneSearcher`` (or :class:`BM25Searcher`) search.
 
         The text comes from the searcher's index; each hit's score is injected as source ``source`` (a BM25
-        search gives ``bm25`` scores). A :class:`BM25Searcher` also serves as the ``bm25`` scorer for any
-        candidate without a score, unless another scorer was configured.
+        search gives ``bm25`` scores). A searcher with a ``score(query, doc_id)`` method (our
+        :class:`BM25Searcher`) also scores, for this call, any candidate that lacks a ``source`` score.
         """
-        if source == "bm25" and callable(getattr(searcher, "score", None)) and "bm25" not in self.scorers:
-            self.scorers["bm25"] = searcher
-        return self.rerank(query, hits, query_id=query_id, depth=depth, source=source, searcher=searcher)
+        extra = {source: searcher} if callable(getattr(searcher, "score", None)) else None
+        return self.rerank(query, hits, query_id=query_id, depth=depth, source=source, searcher=searcher,
+                           scorers=extra)
 
     # --- runs -----------------------------------------------------------------------------------------------
     def iter_rerank_run(self, run: Mapping[str, Sequence[RunRecord]], topics: Mapping[str, str],
