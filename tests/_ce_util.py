@@ -49,7 +49,8 @@ def finetune_pairwise(model, pairs, steps: int, batch_pairs: int = 8, lr: float 
         pairs: ``(query, positive text, negative text, rendered scores of pos, rendered scores of neg)`` tuples.
         steps: optimiser steps.
         batch_pairs: pairs per step.
-        lr: AdamW learning rate of the encoder; ``head_lr`` for the new classifier (and pooler).
+        lr: AdamW learning rate of the encoder (word embeddings frozen); ``head_lr`` for the new classifier (and
+            pooler).
 
     Returns:
         The loss of every step.
@@ -63,8 +64,12 @@ def finetune_pairwise(model, pairs, steps: int, batch_pairs: int = 8, lr: float 
     pairs = list(pairs)
     rng.shuffle(pairs)
     net = model.model
+    for n, p in net.named_parameters():  # the 30k x d word embeddings: frozen, half the parameters, little gain
+        if "word_embeddings" in n:
+            p.requires_grad_(False)
     head = [p for n, p in net.named_parameters() if "classifier" in n or "pooler" in n]
-    body = [p for n, p in net.named_parameters() if not ("classifier" in n or "pooler" in n)]
+    body = [p for n, p in net.named_parameters()
+            if p.requires_grad and not ("classifier" in n or "pooler" in n)]
     opt = torch.optim.AdamW([{"params": body, "lr": lr}, {"params": head, "lr": head_lr}], weight_decay=0.01)
     net.train()
     losses = []
@@ -81,7 +86,7 @@ def finetune_pairwise(model, pairs, steps: int, batch_pairs: int = 8, lr: float 
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         opt.zero_grad()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     net.eval()
     return losses
 

@@ -11,8 +11,6 @@ import json
 import random
 from collections import defaultdict
 
-import pytest
-
 from rerankinject.cross_encoder import DEFAULT_INIT_MODEL, CrossEncoderModel
 from rerankinject.datasets import load_dataset
 from rerankinject.evaluate import evaluate_run
