@@ -3,6 +3,8 @@
 Training: pairwise softmax (positive vs BM25 negative) on MS MARCO dev-small queries with labelled BM25 top-20
 (disjoint from DL19), a few dozen steps of 8 pairs at max_length 128 on CPU. Evaluation: the BM25 top-20 of
 DL19 queries, shuffled, re-ranked through the saved checkpoint by :class:`ScoreInjectReranker.rerank_run`.
+Measured on the 2-core CPU: nDCG@10 shuffled input 0.300, untrained 0.307, BM25 0.404, trained 0.434; the test takes
+~85 s on a quiet machine (~7 min when other jobs load it), so it stays in the default suite.
 """
 
 from __future__ import annotations
