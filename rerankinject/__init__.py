@@ -2,7 +2,8 @@
 
 Data flow: data sets and run I/O (:mod:`~rerankinject.datasets`, :mod:`~rerankinject.formats`,
 :mod:`~rerankinject.runs`) -> first stage (:mod:`~rerankinject.bm25`, :mod:`~rerankinject.dense`,
-:mod:`~rerankinject.hybrid`) -> evaluation
+:mod:`~rerankinject.hybrid`) -> injection (:mod:`~rerankinject.injection`) -> re-ranking
+(:mod:`~rerankinject.reranker`, :mod:`~rerankinject.interpolate`) -> evaluation
 (:mod:`~rerankinject.evaluate`). Names are imported lazily so that ``import rerankinject`` neither starts the JVM
 nor loads torch.
 """
@@ -35,6 +36,11 @@ _EXPORTS = {
     "normalize_scores": "normalize",
     "evaluate_run": "evaluate",
     "start_jvm": "jvm",
+    "ScoreInjectReranker": "reranker",
+    "Candidate": "reranker",
+    "Scorer": "reranker",
+    "interpolate_runs": "interpolate",
+    "tune_alpha": "interpolate",
     "DataError": "errors",
     "FormatError": "errors",
     "TrainConfig": "training.config",

@@ -1,0 +1,161 @@
+"""Re-ranking CLI: ``python -m rerankinject.rerank`` re-ranks a TREC run with a score-injected cross-encoder.
+
+Example::
+
+    python -m rerankinject.rerank --run runs/dl19.bm25.trec --topics dl19 --corpus dl19 \\
+        --model checkpoints/bm25cat --source bm25=runs/dl19.bm25.trec --depth 100 \\
+        --output runs/dl19.bm25cat.trec
+
+The checkpoint's ``injection.json`` says which score sources it injects; each must be given as
+``--source NAME=RUN`` (raw scores, e.g. ``bm25`` or ``dpr``). The run being re-ranked is never used as a source
+implicitly: when it is itself the BM25 run, pass it again as ``--source bm25=<run>``. A candidate without a score
+in a source run gets its exact BM25 score from ``--bm25-index`` when given, else ``--missing`` decides (``error``,
+the default, or ``min``: the source run's lowest score for that query). Input is checked before any scoring:
+every run query must be in the topics and every run doc in the corpus (errors name the file and line). The output
+is written atomically: on any error there is no output file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .cli_common import run_cli, setup_logging
+from .datasets import DATASETS, load_dataset, resolve_topics
+from .errors import DataError, FormatError
+from .formats import Document, read_collection
+from .reranker import MISSING_POLICIES, ScoreInjectReranker
+from .runs import Run, iter_run, read_run, write_run
+
+__all__ = ["main", "build_parser", "parse_sources", "resolve_corpus", "check_run"]
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m rerankinject.rerank``."""
+    p = argparse.ArgumentParser(prog="python -m rerankinject.rerank", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n", 2)[2])
+    p.add_argument("--run", required=True, help="TREC run to re-rank (its order is the first-stage order)")
+    p.add_argument("--topics", required=True, help="data set name (dl19, scifact-test, ...) or topics file")
+    p.add_argument("--corpus", required=True, help="data set name or collection file (TSV/JSONL) with the texts")
+    p.add_argument("--model", required=True, help="cross-encoder checkpoint folder (weights + injection.json)")
+    p.add_argument("--source", action="append", default=[], metavar="NAME=RUN",
+                   help="raw first-stage scores to inject, e.g. bm25=runs/x.bm25.trec (repeatable)")
+    p.add_argument("--depth", type=int, default=100, help="re-rank the top K per query; the rest stay below in "
+                                                          "their original order (default 100)")
+    p.add_argument("--output", required=True, help="output TREC run (.gz allowed), written atomically")
+    p.add_argument("--batch-size", type=int, default=32, help="pairs per forward pass (default 32)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
+                   help="CUDA precision (default auto: bf16 on CUDA, fp32 on CPU)")
+    p.add_argument("--max-length", type=int, default=None, help="override the recipe's max input length")
+    p.add_argument("--missing", choices=MISSING_POLICIES, default="error",
+                   help="a candidate without a source score and no scorer: error (default) or the run minimum")
+    p.add_argument("--bm25-index", metavar="DIR", help="Lucene index to compute missing BM25 scores exactly")
+    p.add_argument("--tag", default=None, help="run tag (default: the model folder name)")
+    p.add_argument("--data-root", help="data root for named topics/corpus")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def parse_sources(values: Sequence[str]) -> dict[str, str]:
+    """``["bm25=runs/a.trec", ...]`` -> ``{"bm25": "runs/a.trec"}``; raises ValueError on a bad or repeated one."""
+    out: dict[str, str] = {}
+    for v in values:
+        name, sep, path = v.partition("=")
+        name, path = name.strip(), path.strip()
+        if not sep or not name or not path:
+            raise ValueError(f"--source expects NAME=RUN (e.g. bm25=runs/x.bm25.trec), got {v!r}")
+        if name in out:
+            raise ValueError(f"--source {name} given twice")
+        out[name] = path
+    return out
+
+
+def resolve_corpus(value: str, data_root: str | None = None) -> Mapping[str, Document]:
+    """A collection from a data set name or a file path."""
+    if value in DATASETS:
+        return read_collection(load_dataset(value, data_root).corpus_path)
+    if not Path(value).exists():
+        raise DataError(f"corpus not found: {value!r} is neither a data set name ({', '.join(DATASETS)}) nor a file")
+    return read_collection(value)
+
+
+def check_run(path: str, topics: Mapping[str, str], corpus: Mapping[str, Any]) -> None:
+    """Check every line of a run: its query must be in the topics and its doc in the corpus.
+
+    Raises:
+        FormatError: naming the run file and line of the first offending record.
+    """
+    for lineno, rec in iter_run(path):
+        if rec.query_id not in topics:
+            raise FormatError(path, lineno, f"query id {rec.query_id!r} is not in the topics")
+        if rec.doc_id not in corpus:
+            raise FormatError(path, lineno, f"doc id {rec.doc_id!r} (query {rec.query_id!r}) is not in the corpus")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the re-ranking CLI."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.depth < 1:
+        parser.error(f"--depth must be >= 1, got {args.depth}")
+    if args.batch_size < 1:
+        parser.error(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.max_length is not None and args.max_length < 16:
+        parser.error(f"--max-length must be >= 16, got {args.max_length}")
+    try:
+        source_paths = parse_sources(args.source)
+    except ValueError as e:
+        parser.error(str(e))
+    setup_logging(args.verbose)
+
+    def body() -> int:
+        t0 = time.perf_counter()
+        reranker = ScoreInjectReranker(args.model, device=args.device, batch_size=args.batch_size,
+                                       missing=args.missing, max_length=args.max_length, dtype=args.dtype,
+                                       progress=True, scorers=None)
+        needed = reranker.sources
+        logger.info("checkpoint %s: recipe %s (injects %s)", args.model, reranker.recipe.variant,
+                    ", ".join(needed) or "no scores")
+        if args.bm25_index and "bm25" in needed:
+            from .bm25 import BM25Searcher
+
+            reranker.scorers["bm25"] = BM25Searcher(args.bm25_index)
+        reranker.check_sources(source_paths)  # before reading anything big
+        topics = resolve_topics(args.topics, args.data_root)
+        corpus = resolve_corpus(args.corpus, args.data_root)
+        run: Run = read_run(args.run)
+        check_run(args.run, topics, corpus)
+        sources = {}
+        for name, path in source_paths.items():
+            if name not in needed:
+                logger.warning("--source %s is not injected by this checkpoint (%s); ignored", name,
+                               reranker.recipe.variant)
+                continue
+            sources[name] = read_run(path)  # FormatError (file:line) on NaN/inf or malformed lines
+            uncovered = [q for q in run if q not in sources[name]]
+            if uncovered:
+                logger.warning("--source %s: %d of %d run queries have no %s scores", name, len(uncovered), len(run),
+                               name)
+        n_pairs = sum(min(args.depth, len(v)) for v in run.values())
+        t1 = time.perf_counter()
+        out = reranker.rerank_run(run, topics, corpus, sources, depth=args.depth)
+        seconds = time.perf_counter() - t1
+        write_run(out, args.output, tag=args.tag or Path(args.model).name.replace(" ", "_") or "rerank")
+        logger.info("re-ranked %d queries, %d pairs in %.1fs (%.1f pairs/s; %.1fs total) -> %s", len(run), n_pairs,
+                    seconds, n_pairs / max(seconds, 1e-9), time.perf_counter() - t0, args.output)
+        return 0
+
+    return run_cli(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
