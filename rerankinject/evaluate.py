@@ -3,7 +3,9 @@
 ``python -m rerankinject.evaluate --qrels dl19 runs/a.trec runs/b.trec --baseline runs/a.trec`` prints one table:
 nDCG@10, MRR@10, MAP, R@100 and R@1000 per run. Binary measures (MRR, MAP, recall) count a document as relevant at
 grade >= 2 for TREC DL and >= 1 otherwise (``--rel-level``); nDCG uses the graded judgments. As with
-``trec_eval -c``, a judged query missing from a run scores 0; queries without judgments are ignored. With
+``trec_eval -c``, a judged query missing from a run scores 0; queries without judgments are ignored. Runs are
+evaluated in rerankinject's rank order, ties broken by doc id ascending as the run files are written (trec_eval
+itself breaks ties by doc id descending; untied runs get identical numbers). With
 ``--baseline`` every other run gets a two-sided paired t-test per measure against the baseline, Bonferroni-
 corrected for the number of runs compared; significant differences (corrected p < ``--alpha``) are marked.
 """
@@ -24,7 +26,7 @@ from scipy import stats
 from .datasets import rel_level_for, resolve_qrels
 from .errors import DataError
 from .fileio import atomic_write
-from .runs import Run, read_run, run_to_dict
+from .runs import Run, read_run, sort_hits
 
 __all__ = ["MEASURE_NAMES", "measures_for", "evaluate_run", "per_query", "paired_ttest", "Comparison",
            "compare_runs", "format_table", "main"]
@@ -51,18 +53,29 @@ def measures_for(rel_level: int, names: Sequence[str] = MEASURE_NAMES) -> dict[s
     return {n: table[n] for n in names}
 
 
-def _as_dict(run: Run | Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
-    first = next(iter(run.values()), None)
-    if isinstance(first, list):
-        return run_to_dict(run)  # type: ignore[arg-type]
-    return {q: dict(d) for q, d in run.items()}  # type: ignore[union-attr]
+def _as_ranked_dict(run: Run | Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """``{qid: {docid: pseudo-score}}`` whose order is exactly our ranking, (-score, doc id).
+
+    trec_eval and pytrec_eval re-sort by score and break ties by doc id *descending*, which disagrees with the
+    ranks rerankinject writes (ties by doc id ascending). Strictly decreasing pseudo-scores (n, n-1, ..., 1) make
+    the evaluated order the file's order; untied runs evaluate exactly as with the raw scores.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for qid, docs in run.items():
+        if isinstance(docs, list):
+            ranked = [r.doc_id for r in sort_hits(docs)]
+        else:
+            ranked = [d for d, _ in sorted(docs.items(), key=lambda kv: (-kv[1], kv[0]))]
+        n = len(ranked)
+        out[qid] = {d: float(n - i) for i, d in enumerate(ranked)}
+    return out
 
 
 def per_query(run: Run | Mapping[str, Mapping[str, float]], qrels: Mapping[str, Mapping[str, int]],
               rel_level: int = 1, names: Sequence[str] = MEASURE_NAMES) -> dict[str, dict[str, float]]:
     """Per-query values ``{measure: {qid: value}}`` over the judged queries (missing from the run: 0)."""
     measures = measures_for(rel_level, names)
-    run_d = _as_dict(run)
+    run_d = _as_ranked_dict(run)
     judged = sorted(qrels)
     qrels_d = {q: dict(d) for q, d in qrels.items()}
     out: dict[str, dict[str, float]] = {n: dict.fromkeys(judged, 0.0) for n in names}

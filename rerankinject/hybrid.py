@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 from tqdm.auto import tqdm
 
 from .errors import DataError
-from .normalize import NORMALIZATIONS, normalize_scores, pyserini_normalize
+from .normalize import NORMALIZATIONS, normalize_query_scores, pyserini_normalize
 from .runs import Run, RunRecord, sort_hits
 
 __all__ = [
@@ -79,7 +79,7 @@ def interpolate(bm25: Mapping[str, float], dense: Mapping[str, float], alpha: fl
         only = sorted(set(bm25) ^ set(dense))
         raise ValueError(f"interpolation needs both scores for every candidate; {len(only)} doc(s) have only one, "
                          f"e.g. {only[:3]}")
-    nb, nd = normalize_scores(bm25, normalization), normalize_scores(dense, normalization)
+    nb, nd = normalize_query_scores(bm25, normalization), normalize_query_scores(dense, normalization)
     return {d: alpha * nb[d] + (1.0 - alpha) * nd[d] for d in nb}
 
 

@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .normalize import minmax_values, zscore_values
+
 __all__ = [
     "NORMALIZERS",
     "TEMPLATES",
@@ -133,8 +135,8 @@ class Normalizer:
 def normalize_scores(scores: Sequence[float], norm: Normalizer) -> list[float]:
     """Normalise the raw scores of ONE query's candidates from ONE source.
 
-    Global kinds (``minmax``, ``zscore``, ``raw``) treat each score alone; per-query kinds use the list. A constant
-    list under ``minmax-query`` maps to 1.0 and under ``zscore-query`` to 0.0.
+    Global kinds (``minmax``, ``zscore``, ``raw``) treat each score alone; per-query kinds use the list, through the
+    same functions as fusion (:mod:`rerankinject.normalize`): a constant list maps to 0.0.
 
     Raises:
         ValueError: a score is NaN or infinite.
@@ -154,11 +156,9 @@ def normalize_scores(scores: Sequence[float], norm: Normalizer) -> list[float]:
     if not vals:
         return []
     if k == "minmax-query":
-        lo, hi = min(vals), max(vals)
-        return [1.0] * len(vals) if hi == lo else [(v - lo) / (hi - lo) for v in vals]
+        return minmax_values(vals)
     if k == "zscore-query":
-        mu, sd = statistics.fmean(vals), statistics.pstdev(vals)
-        return [0.0] * len(vals) if sd == 0 else [(v - mu) / sd for v in vals]
+        return zscore_values(vals)
     total = sum(vals)  # "sum"
     if total == 0:
         raise ValueError("cannot sum-normalise scores that add up to 0")

@@ -1,8 +1,8 @@
 """The run record and the one TREC run reader/writer used everywhere in rerankinject.
 
 A TREC run line is ``qid Q0 docid rank score tag``. rerankinject keeps ids as ``str``, scores as ``float`` at
-full precision (``repr``, never ``%.6f``), writes 1-based ranks and breaks score ties by doc id, so that the
-file order, the ranks and what trec_eval sees always agree.
+full precision (``repr``, never ``%.6f``), writes 1-based ranks and breaks score ties by doc id (ascending), so
+that the file order and the ranks agree; :mod:`rerankinject.evaluate` evaluates exactly that order.
 """
 
 from __future__ import annotations

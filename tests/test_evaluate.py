@@ -64,3 +64,15 @@ def test_cli_errors(tmp_path, capsys):
     assert "unknown data set 'dl99'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         evaluate.main(["--qrels", "dl19", "--measures", "nDCG@7", str(bad)])
+
+
+def test_ties_are_evaluated_in_file_order(tmp_path):
+    """Tied scores rank by doc id ascending, as write_run writes them (trec_eval alone would put 'b' first)."""
+    from rerankinject.runs import RunRecord, write_run
+
+    qrels = {"q": {"b": 1}}
+    p = tmp_path / "tied.trec"
+    write_run([RunRecord("q", "a", 1.0), RunRecord("q", "b", 1.0)], p, tag="t")
+    assert p.read_text().splitlines()[0].split()[2] == "a"
+    assert evaluate_run(read_run(p), qrels, 1, ["MRR@10"])["MRR@10"] == 0.5
+    assert evaluate_run({"q": {"a": 1.0, "b": 1.0}}, qrels, 1, ["MRR@10"])["MRR@10"] == 0.5

@@ -16,7 +16,7 @@ from rerankinject.hybrid import (
     retriever_run_paths,
     rrf,
 )
-from rerankinject.normalize import minmax_scores, normalize_scores, pyserini_normalize, zscore_scores
+from rerankinject.normalize import minmax_scores, normalize_query_scores, pyserini_normalize, zscore_scores
 from rerankinject.runs import read_run
 from tests._slices import scifact_slice, write_corpus
 
@@ -33,9 +33,9 @@ def test_normalizers():
     assert z["c"] == 0.0 and z["b"] == pytest.approx(1.224744871391589) and z["a"] == pytest.approx(-z["b"])
     assert minmax_scores({"a": 2.0, "b": 2.0}) == {"a": 0.0, "b": 0.0}
     assert zscore_scores({"a": 2.0}) == {"a": 0.0}
-    assert normalize_scores(s, "none") == s
+    assert normalize_query_scores(s, "none") == s
     with pytest.raises(ValueError, match="unknown normalization 'l2'"):
-        normalize_scores(s, "l2")
+        normalize_query_scores(s, "l2")
     assert pyserini_normalize(3.0, 1.0, 3.0) == 0.5 and pyserini_normalize(1.0, 1.0, 3.0) == -0.5
 
 
