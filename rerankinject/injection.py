@@ -317,8 +317,10 @@ class InjectionRecipe:
     def save(self, folder: str | os.PathLike) -> Path:
         """Write ``injection.json`` into a checkpoint folder."""
         path = Path(folder) / RECIPE_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        from .fileio import atomic_write
+
+        with atomic_write(path) as fh:
+            fh.write(json.dumps(self.to_dict(), indent=2) + "\n")
         return path
 
     @classmethod
