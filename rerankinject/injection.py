@@ -329,13 +329,27 @@ class InjectionRecipe:
         path = Path(folder) / RECIPE_FILE
         if not path.is_file():
             return None
+        from .errors import DataError
+
+        text = path.read_text(encoding="utf-8")
         try:
-            d = json.loads(path.read_text())
+            d = json.loads(text)
         except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
+            raise DataError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
         if not isinstance(d, dict):
-            raise ValueError(f"{path}: expected a JSON object")
-        return cls.from_dict(d, where=str(path))
+            raise DataError(f"{path}:1: expected a JSON object")
+        try:
+            return cls.from_dict(d, where=str(path))
+        except ValueError as e:  # name the line of the first offending key when it can be found
+            msg = str(e)
+            for key in d:
+                if repr(key) in msg or f"'{key}'" in msg:
+                    for lineno, line in enumerate(text.splitlines(), 1):
+                        if f'"{key}"' in line:
+                            msg = msg.replace(f"{path}:", f"{path}:{lineno}:", 1)
+                            break
+                    break
+            raise DataError(msg) from None
 
 
 def recipe_for_variant(variant: str, bounds: Mapping[str, tuple[float, float]] | None = None,
