@@ -23,7 +23,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from .errors import DataError
-from .fileio import atomic_write
+from .fileio import atomic_write, replace_dir
 from .formats import document_text, iter_collection
 from .jvm import start_jvm
 from .runs import Run, RunRecord, sort_hits
@@ -96,12 +96,9 @@ def build_lucene_index(collection: str | os.PathLike, index_dir: str | os.PathLi
     seconds = time.perf_counter() - t0
     meta = {"collection": os.fspath(Path(collection).resolve()), "documents": n_docs,
             "seconds": round(seconds, 3), "contents": "title + ' ' + text", "tool": "anserini IndexCollection"}
-    (tmp_index / INDEX_META).write_text(json.dumps(meta, indent=2) + "\n")
-    if index_dir.exists():
-        import shutil
-
-        shutil.rmtree(index_dir)
-    os.replace(tmp_index, index_dir)
+    with atomic_write(tmp_index / INDEX_META) as fh:
+        fh.write(json.dumps(meta, indent=2) + "\n")
+    replace_dir(tmp_index, index_dir)
     logger.info("indexed %d documents into %s in %.1fs", n_docs, index_dir, seconds)
     return meta
 

@@ -16,14 +16,14 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .errors import DataError
 from .runs import Run, RunRecord, read_run, sort_hits, write_run
 
-__all__ = ["QueryCheckpoint", "parse_shard", "select_shard", "shard_of", "merge_runs"]
+__all__ = ["QueryCheckpoint", "parse_shard", "select_shard", "shard_of", "merge_runs", "run_in_chunks"]
 
 logger = logging.getLogger(__name__)
 
@@ -125,9 +125,45 @@ class QueryCheckpoint:
         return self.done
 
     def close(self) -> None:
-        """Close the partial file without finishing (it stays for a later ``--resume``)."""
+        """Close the partial file without finishing.
+
+        It stays for a later ``--resume`` when it holds finished queries and is removed when it holds none (a job
+        that failed on bad input leaves no file behind).
+        """
         if not self._fh.closed:
             self._fh.close()
+            if not self.done:
+                self.path.unlink(missing_ok=True)
+
+
+def run_in_chunks(checkpoints: Sequence[QueryCheckpoint], qids: Sequence[str], chunk_size: int,
+                  compute: Callable[[list[str]], Sequence[Mapping[str, Sequence[RunRecord]]]]) -> int:
+    """Compute queries chunk by chunk, recording each finished query in every checkpoint.
+
+    ``compute(chunk)`` returns one run per checkpoint (e.g. the fused, BM25 and dense runs of a hybrid search).
+    Chunks are fixed slices of ``qids`` (the same on every resume), and a chunk not fully done in *every*
+    checkpoint is recomputed whole: a computation that depends on which queries share a batch (padding in a
+    query encoder) sees the same batch as an uninterrupted run, so the output stays byte-identical.
+
+    Returns:
+        The number of queries computed (not taken from the checkpoints).
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    computed = 0
+    for start in range(0, len(qids), chunk_size):
+        chunk = list(qids[start:start + chunk_size])
+        if all(q in c.done for c in checkpoints for q in chunk):
+            continue
+        runs = compute(chunk)
+        if len(runs) != len(checkpoints):
+            raise ValueError(f"compute returned {len(runs)} runs for {len(checkpoints)} checkpoints")
+        for ckpt, run in zip(checkpoints, runs, strict=True):
+            for q in chunk:
+                if q not in ckpt.done:
+                    ckpt.add(q, list(run.get(q, ())))
+        computed += len(chunk)
+    return computed
 
 
 def merge_runs(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, tag: str) -> Run:

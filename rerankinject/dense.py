@@ -34,6 +34,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .errors import DataError
+from .fileio import replace_dir
 from .formats import document_text, iter_collection
 from .runs import Run, RunRecord, sort_hits
 
@@ -471,9 +472,7 @@ def build_dense_index(collection: str | os.PathLike, index_dir: str | os.PathLik
             "seconds": round(time.perf_counter() - t0, 3),
         }
         (tmp / ENCODER_META).write_text(json.dumps(meta, indent=2) + "\n")
-        if index_dir.exists():
-            shutil.rmtree(index_dir)
-        os.replace(tmp, index_dir)
+        replace_dir(tmp, index_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -13,7 +13,7 @@ from typing import IO
 
 from .errors import DataError
 
-__all__ = ["open_text", "atomic_write", "require_file"]
+__all__ = ["open_text", "atomic_write", "require_file", "replace_dir"]
 
 
 def require_file(path: str | os.PathLike, what: str = "file") -> Path:
@@ -66,3 +66,21 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def replace_dir(tmp: str | os.PathLike, dest: str | os.PathLike) -> None:
+    """Move a finished folder ``tmp`` to ``dest``, replacing an existing ``dest`` without a moment with neither.
+
+    The old ``dest`` is renamed aside first (``.<name>.old-<pid>``), then ``tmp`` is renamed into place, then the
+    old copy is deleted: a kill at any point leaves either the old or the new complete folder at ``dest`` (or, in
+    the one instant between the two renames, the old one beside it).
+    """
+    import shutil
+
+    tmp, dest = Path(tmp), Path(dest)
+    old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+    if dest.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(dest, old)
+    os.replace(tmp, dest)
+    shutil.rmtree(old, ignore_errors=True)

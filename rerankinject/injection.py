@@ -317,8 +317,10 @@ class InjectionRecipe:
     def save(self, folder: str | os.PathLike) -> Path:
         """Write ``injection.json`` into a checkpoint folder."""
         path = Path(folder) / RECIPE_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        from .fileio import atomic_write
+
+        with atomic_write(path) as fh:
+            fh.write(json.dumps(self.to_dict(), indent=2) + "\n")
         return path
 
     @classmethod
@@ -327,13 +329,27 @@ class InjectionRecipe:
         path = Path(folder) / RECIPE_FILE
         if not path.is_file():
             return None
+        from .errors import DataError
+
+        text = path.read_text(encoding="utf-8")
         try:
-            d = json.loads(path.read_text())
+            d = json.loads(text)
         except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
+            raise DataError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
         if not isinstance(d, dict):
-            raise ValueError(f"{path}: expected a JSON object")
-        return cls.from_dict(d, where=str(path))
+            raise DataError(f"{path}:1: expected a JSON object")
+        try:
+            return cls.from_dict(d, where=str(path))
+        except ValueError as e:  # name the line of the first offending key when it can be found
+            msg = str(e)
+            for key in d:
+                if repr(key) in msg or f"'{key}'" in msg:
+                    for lineno, line in enumerate(text.splitlines(), 1):
+                        if f'"{key}"' in line:
+                            msg = msg.replace(f"{path}:", f"{path}:{lineno}:", 1)
+                            break
+                    break
+            raise DataError(msg) from None
 
 
 def recipe_for_variant(variant: str, bounds: Mapping[str, tuple[float, float]] | None = None,

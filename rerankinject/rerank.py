@@ -13,6 +13,11 @@ in a source run gets its exact BM25 score from ``--bm25-index`` when given, else
 the default, or ``min``: the source run's lowest score for that query). Input is checked before any scoring:
 every run query must be in the topics and every run doc in the corpus (errors name the file and line). The output
 is written atomically: on any error there is no output file.
+
+Each re-ranked query is appended to ``<output>.partial`` at once; after a crash the same command with ``--resume``
+scores only the queries not done yet and writes a run byte-identical to an uninterrupted one. ``--shard I/N``
+re-ranks one shard of the run's queries; ``python -m rerankinject.merge`` joins the shards
+(docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .checkpoint import QueryCheckpoint, parse_shard, select_shard
 from .cli_common import run_cli, setup_logging
 from .datasets import DATASETS, load_dataset, resolve_topics
 from .errors import DataError, FormatError
 from .formats import Document, read_collection
 from .reranker import MISSING_POLICIES, ScoreInjectReranker
-from .runs import Run, iter_run, read_run, write_run
+from .runs import Run, iter_run, read_run
 
 __all__ = ["main", "build_parser", "parse_sources", "resolve_corpus", "check_run"]
 
@@ -61,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bm25-index", metavar="DIR", help="Lucene index to compute missing BM25 scores exactly")
     p.add_argument("--tag", default=None, help="run tag (default: the model folder name)")
     p.add_argument("--data-root", help="data root for named topics/corpus")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from <output>.partial (queries already re-ranked there are not scored again); "
+                        "the final run is byte-identical to an uninterrupted one")
+    p.add_argument("--shard", metavar="I/N", help="re-rank only shard I of N (1-based; queries split by a stable "
+                                                 "hash of their id); join shards with python -m rerankinject.merge")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -101,6 +112,18 @@ def check_run(path: str, topics: Mapping[str, str], corpus: Mapping[str, Any]) -
             raise FormatError(path, lineno, f"doc id {rec.doc_id!r} (query {rec.query_id!r}) is not in the corpus")
 
 
+def _job_config(args: argparse.Namespace, sources: Mapping[str, str]) -> dict[str, Any]:
+    """What identifies a re-ranking job's output (a resume with anything else is refused)."""
+    def path(p: str | None) -> str | None:
+        return str(Path(p).resolve()) if p and Path(p).exists() else p
+
+    return {"tool": "rerank", "run": path(args.run), "topics": path(args.topics), "corpus": path(args.corpus),
+            "model": path(args.model), "sources": {k: path(v) for k, v in sorted(sources.items())},
+            "depth": args.depth, "batch_size": args.batch_size, "device": args.device, "dtype": args.dtype,
+            "max_length": args.max_length, "missing": args.missing, "bm25_index": path(args.bm25_index),
+            "tag": args.tag, "shard": args.shard}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the re-ranking CLI."""
     parser = build_parser()
@@ -115,6 +138,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         source_paths = parse_sources(args.source)
     except ValueError as e:
         parser.error(str(e))
+    shard = None
+    if args.shard is not None:
+        try:
+            shard = parse_shard(args.shard)
+        except ValueError as e:
+            parser.error(f"--shard: {e}")
+    if args.tag is not None and (not args.tag or any(c.isspace() for c in args.tag)):
+        parser.error(f"--tag must be a non-empty word without whitespace, got {args.tag!r}")
     setup_logging(args.verbose)
 
     def body() -> int:
@@ -145,12 +176,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             if uncovered:
                 logger.warning("--source %s: %d of %d run queries have no %s scores", name, len(uncovered), len(run),
                                name)
-        n_pairs = sum(min(args.depth, len(v)) for v in run.values())
-        t1 = time.perf_counter()
-        out = reranker.rerank_run(run, topics, corpus, sources, depth=args.depth)
-        seconds = time.perf_counter() - t1
-        write_run(out, args.output, tag=args.tag or Path(args.model).name.replace(" ", "_") or "rerank")
-        logger.info("re-ranked %d queries, %d pairs in %.1fs (%.1f pairs/s; %.1fs total) -> %s", len(run), n_pairs,
+        qids = select_shard(run, shard)
+        ckpt = QueryCheckpoint(args.output, _job_config(args, source_paths), resume=args.resume)
+        try:
+            todo = ckpt.pending(qids)
+            if len(todo) < len(qids):
+                logger.info("resuming: %d of %d queries already re-ranked", len(qids) - len(todo), len(qids))
+            n_pairs = sum(min(args.depth, len(run[q])) for q in todo)
+            t1 = time.perf_counter()
+            for qid, recs in reranker.iter_rerank_run({q: run[q] for q in todo}, topics, corpus, sources,
+                                                      depth=args.depth):
+                ckpt.add(qid, recs)  # durable per query: a kill loses at most the query being scored
+            seconds = time.perf_counter() - t1
+            ckpt.finish(args.tag or Path(args.model).name.replace(" ", "_") or "rerank")
+        finally:
+            ckpt.close()
+        logger.info("re-ranked %d queries, %d pairs in %.1fs (%.1f pairs/s; %.1fs total) -> %s", len(todo), n_pairs,
                     seconds, n_pairs / max(seconds, 1e-9), time.perf_counter() - t0, args.output)
         return 0
 

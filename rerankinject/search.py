@@ -13,6 +13,11 @@ A hybrid run also writes one run per retriever over the same candidates, named b
 before the output's extension (``runs/scifact.hybrid.trec`` -> ``runs/scifact.hybrid.bm25.trec`` and
 ``runs/scifact.hybrid.dense.trec``; a ``.gz`` ending is kept). All three hold raw scores: BM25 and dense scores
 are exact for every candidate (also for documents outside that retriever's own top ``--depth``).
+
+Every output is written atomically. Progress goes to ``<output>.partial`` (one checkpoint per output file) every
+``--checkpoint-every`` queries; after a crash, the same command with ``--resume`` skips the queries already done
+and writes a run byte-identical to an uninterrupted one. ``--shard I/N`` searches one shard of the queries (see
+docs/reliability.md); ``python -m rerankinject.merge`` joins the shards.
 """
 
 from __future__ import annotations
@@ -26,11 +31,12 @@ import time
 from collections.abc import Sequence
 
 from .bm25 import DEFAULT_B, DEFAULT_K1, BM25Searcher
+from .checkpoint import QueryCheckpoint, parse_shard, run_in_chunks, select_shard
 from .cli_common import run_cli, setup_logging
 from .datasets import resolve_topics
 from .hybrid import DEFAULT_RRF_K, FUSIONS, retriever_run_paths
 from .normalize import NORMALIZATIONS
-from .runs import write_run
+from .runs import Run
 
 __all__ = ["main", "build_parser"]
 
@@ -71,8 +77,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="drop a hit whose doc id equals its query id (as Pyserini does for BEIR)")
     p.add_argument("--tag", default=None, help="run tag (default: the retriever name)")
     p.add_argument("--data-root", help="data root for named topics")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from <output>.partial (queries already done there are not searched again); "
+                        "the final run is byte-identical to an uninterrupted one")
+    p.add_argument("--shard", metavar="I/N", help="search only shard I of N (1-based; queries split by a stable "
+                                                 "hash of their id); join shards with python -m rerankinject.merge")
+    p.add_argument("--checkpoint-every", type=int, default=64, metavar="Q",
+                   help="queries per search batch and checkpoint step (default 64)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
+
+
+def _job_config(args: argparse.Namespace) -> dict:
+    """What identifies a search job's output (a resume with anything else is refused); not --threads."""
+    def path(p: str | None) -> str | None:
+        return os.path.abspath(p) if p and os.path.exists(p) else p
+
+    return {"tool": "search", "retriever": args.retriever, "index": path(args.index),
+            "dense_index": path(args.dense_index), "encoder": path(args.encoder), "device": args.device,
+            "fusion": args.fusion, "alpha": args.alpha, "normalization": args.normalization, "rrf_k": args.rrf_k,
+            "min_fill": args.min_fill, "depth": args.depth, "topics": path(args.topics), "k": args.k,
+            "bm25_k1": args.bm25_k1, "bm25_b": args.bm25_b, "remove_query": args.remove_query, "tag": args.tag,
+            "shard": args.shard, "checkpoint_every": args.checkpoint_every}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,11 +125,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--alpha must be a finite number, got {args.alpha}")
     if args.fusion == "interpolate" and not 0 <= args.alpha <= 1:
         parser.error(f"--alpha must be in [0, 1] for --fusion interpolate, got {args.alpha}")
+    if args.checkpoint_every < 1:
+        parser.error(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
+    shard = None
+    if args.shard is not None:
+        try:
+            shard = parse_shard(args.shard)
+        except ValueError as e:
+            parser.error(f"--shard: {e}")
     setup_logging(args.verbose)
 
     def body() -> int:
         topics = resolve_topics(args.topics, args.data_root)
         tag = args.tag or args.retriever
+        qids = select_shard(topics, shard)
         if args.retriever in ("dense", "hybrid"):
             import torch
 
@@ -113,27 +148,46 @@ def main(argv: Sequence[str] | None = None) -> int:
             dense = DenseSearcher(args.dense_index, model_path=args.encoder, device=args.device)
         if args.retriever == "bm25":
             searcher = BM25Searcher(args.index, k1=args.bm25_k1, b=args.bm25_b)
-            t0 = time.perf_counter()
-            run = searcher.search_run(topics, k=args.k, threads=args.threads, remove_query=args.remove_query)
+
+            def compute(chunk: list[str]) -> list[Run]:
+                return [searcher.search_run({q: topics[q] for q in chunk}, k=args.k, threads=args.threads,
+                                            remove_query=args.remove_query)]
+            outputs = [(args.output, tag)]
         elif args.retriever == "dense":
-            t0 = time.perf_counter()
-            run = dense.search_run(topics, k=args.k, threads=args.threads, remove_query=args.remove_query)
+            def compute(chunk: list[str]) -> list[Run]:
+                return [dense.search_run({q: topics[q] for q in chunk}, k=args.k, threads=args.threads,
+                                         remove_query=args.remove_query)]
+            outputs = [(args.output, tag)]
         else:
             from .hybrid import HybridRetriever
 
             hybrid = HybridRetriever(BM25Searcher(args.index, k1=args.bm25_k1, b=args.bm25_b), dense)
-            t0 = time.perf_counter()
-            result = hybrid.search_runs(topics, k=args.k, depth=args.depth, fusion=args.fusion, alpha=args.alpha,
-                                        normalization=args.normalization, rrf_k=args.rrf_k, min_fill=args.min_fill,
-                                        remove_query=args.remove_query, threads=args.threads)
-            run = result.fused
+
+            def compute(chunk: list[str]) -> list[Run]:
+                r = hybrid.search_runs({q: topics[q] for q in chunk}, k=args.k, depth=args.depth,
+                                       fusion=args.fusion, alpha=args.alpha, normalization=args.normalization,
+                                       rrf_k=args.rrf_k, min_fill=args.min_fill, remove_query=args.remove_query,
+                                       threads=args.threads)
+                return [r.bm25, r.dense, r.fused]
             bm25_path, dense_path = retriever_run_paths(args.output)
-            write_run(result.bm25, bm25_path, tag=f"{tag}.bm25")
-            write_run(result.dense, dense_path, tag=f"{tag}.dense")
-            logger.info("per-retriever runs over the same candidates -> %s, %s", bm25_path, dense_path)
-        seconds = time.perf_counter() - t0
-        write_run(run, args.output, tag=tag)
-        logger.info("%d queries in %.2fs (%.1f q/s) -> %s", len(topics), seconds, len(topics) / seconds, args.output)
+            outputs = [(bm25_path, f"{tag}.bm25"), (dense_path, f"{tag}.dense"), (args.output, tag)]
+        config = _job_config(args)
+        ckpts = [QueryCheckpoint(path, {**config, "output": os.fspath(path)}, resume=args.resume)
+                 for path, _ in outputs]
+        try:
+            t0 = time.perf_counter()
+            n = run_in_chunks(ckpts, qids, args.checkpoint_every, compute)
+            seconds = time.perf_counter() - t0
+            for ckpt, (_, out_tag) in zip(ckpts, outputs, strict=True):  # the main output last
+                ckpt.finish(out_tag)
+        finally:
+            for ckpt in ckpts:
+                ckpt.close()
+        if len(outputs) > 1:
+            logger.info("per-retriever runs over the same candidates -> %s, %s", outputs[0][0], outputs[1][0])
+        logger.info("%d queries%s (%d computed now, %d resumed) in %.2fs (%.1f q/s) -> %s", len(qids),
+                    f" of shard {args.shard}" if shard else "", n, len(qids) - n, seconds,
+                    n / max(seconds, 1e-9), args.output)
         return 0
 
     return run_cli(body)

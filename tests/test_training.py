@@ -47,7 +47,7 @@ def test_losses_match_their_formulas():
 def test_unknown_config_key_names_key_and_file(tmp_path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("dataset: dl20\nsources: {bm25: bm25}\nlearning_rate: 1e-4\n")
-    with pytest.raises(DataError, match=r"bad\.yaml: unknown config key 'learning_rate'"):
+    with pytest.raises(DataError, match=r"bad\.yaml:3: unknown config key 'learning_rate'"):
         load_config(cfg)
     cfg.write_text("dataset: dl20\nsources: {bm25: bm25}\nteacher: {kind: ensemble, runz: {a: b}}\n")
     with pytest.raises(DataError, match=r"bad\.yaml: teacher: unknown key\(s\) \['runz'\]"):

@@ -226,7 +226,10 @@ def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | N
         known = {f.name for f in dataclasses.fields(TrainConfig)}
         for key in loaded:
             if key not in known:
-                raise DataError(f"{p}: unknown config key {key!r} (known keys: {', '.join(sorted(known))})")
+                lineno = next((i for i, line in enumerate(p.read_text().splitlines(), 1)
+                               if line.split(":", 1)[0].strip().strip("'\"") == str(key)), None)
+                at = f":{lineno}" if lineno else ""
+                raise DataError(f"{p}{at}: unknown config key {key!r} (known keys: {', '.join(sorted(known))})")
         data.update(loaded)
     for key, value in (overrides or {}).items():
         if value is not None:

@@ -25,7 +25,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ..cross_encoder import pad_batch
-from ..fileio import atomic_write
+from ..fileio import atomic_write, replace_dir
 from ..formats import Document, document_text
 from .config import TrainConfig
 from .data import Pair, ScoreTable
@@ -232,8 +232,7 @@ class Trainer:
         self.ce.save(tmp)
         _write_json(tmp / ARGS_FILE, self.cfg.to_dict())
         _write_json(tmp / CURVE_FILE, self.curve())
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)
+        replace_dir(tmp, folder)
 
     def save_checkpoint(self) -> Path:
         """Write ``checkpoint/`` (model, optimiser, scheduler, RNG, data position, curve) atomically."""
@@ -254,8 +253,7 @@ class Trainer:
         _write_json(tmp / STATE_FILE, {k: v for k, v in self.state.items() if not k.startswith("_")})
         _write_json(tmp / ARGS_FILE, self.cfg.to_dict())
         _write_json(tmp / CURVE_FILE, self.curve())
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)
+        replace_dir(tmp, folder)
         _write_json(self.out / CURVE_FILE, self.curve())
         return folder
 
