@@ -134,14 +134,9 @@ class OnnxScorer:
         self.pad_id = pad_id
 
     def _batch(self, items: Sequence[tuple[list[int], list[int]]]) -> dict[str, Any]:
-        n = max(len(ids) for ids, _ in items)
-        ids = np.full((len(items), n), self.pad_id, dtype=np.int64)
-        types = np.zeros((len(items), n), dtype=np.int64)
-        mask = np.zeros((len(items), n), dtype=np.int64)
-        for i, (x, t) in enumerate(items):
-            ids[i, : len(x)] = x
-            types[i, : len(t)] = t
-            mask[i, : len(x)] = 1
+        from .cross_encoder import pad_arrays
+
+        ids, types, mask = pad_arrays(items, self.pad_id)
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         return {k: v for k, v in feed.items() if k in self.input_names}
 
@@ -150,6 +145,10 @@ class OnnxScorer:
         """Raw logits in input order; length-sorted batches with dynamic padding."""
         from tqdm.auto import tqdm
 
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not inputs:
+            return []
         order = sorted(range(len(inputs)), key=lambda i: len(inputs[i][0]))
         out = [0.0] * len(inputs)
         with tqdm(total=len(inputs), desc="score(onnx)", unit="pair", disable=not progress, mininterval=2) as bar:

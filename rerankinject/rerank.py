@@ -35,6 +35,7 @@ from .cli_common import run_cli, setup_logging
 from .datasets import DATASETS, load_dataset, resolve_topics
 from .errors import DataError, FormatError
 from .formats import Document, read_collection
+from .onnx_backend import BACKENDS
 from .reranker import MISSING_POLICIES, ScoreInjectReranker
 from .runs import Run, iter_run, read_run
 
@@ -61,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
                    help="CUDA precision (default auto: bf16 on CUDA, fp32 on CPU)")
+    p.add_argument("--backend", choices=BACKENDS, default="torch",
+                   help="scoring backend: torch (default), onnx or onnx-int8 (CPU; see docs/performance.md)")
     p.add_argument("--max-length", type=int, default=None, help="override the recipe's max input length")
     p.add_argument("--missing", choices=MISSING_POLICIES, default="error",
                    help="a candidate without a source score and no scorer: error (default) or the run minimum")
@@ -152,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0 = time.perf_counter()
         reranker = ScoreInjectReranker(args.model, device=args.device, batch_size=args.batch_size,
                                        missing=args.missing, max_length=args.max_length, dtype=args.dtype,
-                                       progress=True, scorers=None)
+                                       progress=True, scorers=None, backend=args.backend)
         needed = reranker.sources
         logger.info("checkpoint %s: recipe %s (injects %s)", args.model, reranker.recipe.variant,
                     ", ".join(needed) or "no scores")

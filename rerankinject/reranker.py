@@ -131,12 +131,15 @@ class ScoreInjectReranker:
         dtype: on CUDA ``fp16``/``bf16`` autocast or ``fp32``; ``auto`` picks bf16 on CUDA, fp32 on CPU.
         progress: show a tqdm bar over queries in :meth:`rerank_run`.
         model: an already loaded :class:`CrossEncoderModel` to use instead of loading ``model_dir``.
+        backend: ``torch`` (default), ``onnx`` (ONNX Runtime fp32, fused attention; CPU) or ``onnx-int8``
+            (dynamic int8; CPU). All score the same token ids; see ``docs/performance.md`` for speed and fidelity.
+        threads: CPU threads for scoring (default: all cores).
     """
 
     def __init__(self, model_dir: str | os.PathLike | None = None, device: str | None = None, batch_size: int = 32,
                  missing: str = "error", scorers: Mapping[str, Scorer] | None = None,
                  max_length: int | None = None, dtype: str = "auto", progress: bool = False,
-                 model: CrossEncoderModel | None = None):
+                 model: CrossEncoderModel | None = None, backend: str = "torch", threads: int | None = None):
         if missing not in MISSING_POLICIES:
             raise ValueError(f"missing must be one of {', '.join(MISSING_POLICIES)}, got {missing!r}")
         if batch_size < 1:
@@ -144,7 +147,8 @@ class ScoreInjectReranker:
         if model is None:
             if model_dir is None:
                 raise ValueError("give model_dir or a loaded model")
-            model = CrossEncoderModel(model_dir, device=device, dtype=dtype, max_length=max_length)
+            model = CrossEncoderModel(model_dir, device=device, dtype=dtype, max_length=max_length, backend=backend,
+                                      threads=threads)
         self.model = model
         self.batch_size = batch_size
         self.missing = missing
