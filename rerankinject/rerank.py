@@ -123,7 +123,8 @@ def _job_config(args: argparse.Namespace, sources: Mapping[str, str]) -> dict[st
     return {"tool": "rerank", "run": path(args.run), "topics": path(args.topics), "corpus": path(args.corpus),
             "model": path(args.model), "sources": {k: path(v) for k, v in sorted(sources.items())},
             "depth": args.depth, "batch_size": args.batch_size, "device": args.device, "dtype": args.dtype,
-            "max_length": args.max_length, "missing": args.missing, "bm25_index": path(args.bm25_index),
+            "backend": args.backend, "max_length": args.max_length, "missing": args.missing,
+            "bm25_index": path(args.bm25_index),
             "tag": args.tag, "shard": args.shard}
 
 
