@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 
 from .errors import DataError
 
-__all__ = ["setup_logging", "run_cli"]
+__all__ = ["setup_logging", "run_cli", "shard_flag", "job_path"]
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -24,3 +26,21 @@ def run_cli(body: Callable[[], int | None]) -> int:
     except DataError as e:
         sys.stderr.write(f"error: {e}\n")
         return 1
+
+
+def shard_flag(parser: argparse.ArgumentParser, value: str | None) -> tuple[int, int] | None:
+    """Parse a ``--shard I/N`` flag (None when absent); a bad value is a ``parser.error``."""
+    if value is None:
+        return None
+    from .checkpoint import parse_shard
+
+    try:
+        return parse_shard(value)
+    except ValueError as e:
+        parser.error(f"--shard: {e}")
+    return None  # unreachable: parser.error exits
+
+
+def job_path(p: str | None) -> str | None:
+    """An input path as it identifies a resumable job: absolute when it exists, else as given (a data set name)."""
+    return os.path.abspath(p) if p and os.path.exists(p) else p

@@ -30,8 +30,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import QueryCheckpoint, parse_shard, select_shard
-from .cli_common import run_cli, setup_logging
+from .checkpoint import QueryCheckpoint, select_shard
+from .cli_common import job_path, run_cli, setup_logging, shard_flag
 from .datasets import DATASETS, load_dataset, resolve_topics
 from .errors import DataError, FormatError
 from .formats import Document, read_collection
@@ -117,14 +117,12 @@ def check_run(path: str, topics: Mapping[str, str], corpus: Mapping[str, Any]) -
 
 def _job_config(args: argparse.Namespace, sources: Mapping[str, str]) -> dict[str, Any]:
     """What identifies a re-ranking job's output (a resume with anything else is refused)."""
-    def path(p: str | None) -> str | None:
-        return str(Path(p).resolve()) if p and Path(p).exists() else p
-
-    return {"tool": "rerank", "run": path(args.run), "topics": path(args.topics), "corpus": path(args.corpus),
-            "model": path(args.model), "sources": {k: path(v) for k, v in sorted(sources.items())},
+    return {"tool": "rerank", "run": job_path(args.run), "topics": job_path(args.topics),
+            "corpus": job_path(args.corpus),
+            "model": job_path(args.model), "sources": {k: job_path(v) for k, v in sorted(sources.items())},
             "depth": args.depth, "batch_size": args.batch_size, "device": args.device, "dtype": args.dtype,
             "backend": args.backend, "max_length": args.max_length, "missing": args.missing,
-            "bm25_index": path(args.bm25_index),
+            "bm25_index": job_path(args.bm25_index),
             "tag": args.tag, "shard": args.shard}
 
 
@@ -142,12 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         source_paths = parse_sources(args.source)
     except ValueError as e:
         parser.error(str(e))
-    shard = None
-    if args.shard is not None:
-        try:
-            shard = parse_shard(args.shard)
-        except ValueError as e:
-            parser.error(f"--shard: {e}")
+    shard = shard_flag(parser, args.shard)
     if args.tag is not None and (not args.tag or any(c.isspace() for c in args.tag)):
         parser.error(f"--tag must be a non-empty word without whitespace, got {args.tag!r}")
     setup_logging(args.verbose)

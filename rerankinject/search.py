@@ -31,8 +31,8 @@ import time
 from collections.abc import Sequence
 
 from .bm25 import DEFAULT_B, DEFAULT_K1, BM25Searcher
-from .checkpoint import QueryCheckpoint, parse_shard, run_in_chunks, select_shard
-from .cli_common import run_cli, setup_logging
+from .checkpoint import QueryCheckpoint, run_in_chunks, select_shard
+from .cli_common import job_path, run_cli, setup_logging, shard_flag
 from .datasets import resolve_topics
 from .hybrid import DEFAULT_RRF_K, FUSIONS, retriever_run_paths
 from .normalize import NORMALIZATIONS
@@ -90,13 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _job_config(args: argparse.Namespace) -> dict:
     """What identifies a search job's output (a resume with anything else is refused); not --threads."""
-    def path(p: str | None) -> str | None:
-        return os.path.abspath(p) if p and os.path.exists(p) else p
-
-    return {"tool": "search", "retriever": args.retriever, "index": path(args.index),
-            "dense_index": path(args.dense_index), "encoder": path(args.encoder), "device": args.device,
+    return {"tool": "search", "retriever": args.retriever, "index": job_path(args.index),
+            "dense_index": job_path(args.dense_index), "encoder": job_path(args.encoder), "device": args.device,
             "fusion": args.fusion, "alpha": args.alpha, "normalization": args.normalization, "rrf_k": args.rrf_k,
-            "min_fill": args.min_fill, "depth": args.depth, "topics": path(args.topics), "k": args.k,
+            "min_fill": args.min_fill, "depth": args.depth, "topics": job_path(args.topics), "k": args.k,
             "bm25_k1": args.bm25_k1, "bm25_b": args.bm25_b, "remove_query": args.remove_query, "tag": args.tag,
             "shard": args.shard, "checkpoint_every": args.checkpoint_every}
 
@@ -127,12 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--alpha must be in [0, 1] for --fusion interpolate, got {args.alpha}")
     if args.checkpoint_every < 1:
         parser.error(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
-    shard = None
-    if args.shard is not None:
-        try:
-            shard = parse_shard(args.shard)
-        except ValueError as e:
-            parser.error(f"--shard: {e}")
+    shard = shard_flag(parser, args.shard)
     setup_logging(args.verbose)
 
     def body() -> int:
