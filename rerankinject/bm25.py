@@ -212,8 +212,39 @@ class BM25Searcher:
         return anserini_round(s)
 
     def score_many(self, query: str, doc_ids: Iterable[str]) -> dict[str, float]:
-        """Exact BM25 scores of several indexed documents for one query."""
-        return {d: self.score(query, d) for d in doc_ids}
+        """Exact BM25 scores of several indexed documents for ``query``, from ONE Lucene search restricted to them.
+
+        The query is built as :meth:`search` builds it (the searcher's query generator and analyzer on the
+        ``contents`` field) and combined with a non-scoring filter on the ``id`` field, so each score is the one a
+        full-depth search gives the document (Anserini's 4-decimal rounding included; Anserini's 1e-6 tie-breaking
+        decrement depends on the documents returned). A document that matches no query term scores 0.0. Far faster
+        than one :meth:`score` call per document.
+
+        Raises:
+            DataError: a doc id is not in the index.
+        """
+        doc_ids = list(dict.fromkeys(doc_ids))
+        if not doc_ids:
+            return {}
+        from jnius import autoclass
+
+        obj = self.searcher.object
+        builder = autoclass("org.apache.lucene.search.BooleanQuery$Builder")()
+        occur = autoclass("org.apache.lucene.search.BooleanClause$Occur")
+        bytes_ref = autoclass("org.apache.lucene.util.BytesRef")
+        terms = autoclass("java.util.ArrayList")()
+        for d in doc_ids:
+            terms.add(bytes_ref(d.encode("utf-8")))
+        builder.add(obj.generator.buildQuery("contents", obj.analyzer, query), occur.MUST)
+        builder.add(autoclass("org.apache.lucene.search.TermInSetQuery")("id", terms), occur.FILTER)
+        hits = self.searcher.search(builder.build(), k=len(doc_ids))
+        out = {h.docid: float(h.score) for h in hits}
+        for d in doc_ids:
+            if d not in out:
+                if not self.has_doc(d):
+                    raise DataError(f"doc id {d!r} is not in the Lucene index {self.index_dir}")
+                out[d] = 0.0
+        return out
 
     def close(self) -> None:
         """Release the Lucene searcher."""

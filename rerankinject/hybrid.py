@@ -1,11 +1,12 @@
 """Hybrid BM25 + dense first stage that keeps every raw score.
 
 Each retriever returns its top ``depth`` documents; the candidates of a query are the union of the two lists. A
-candidate missing from one list gets its EXACT score from that retriever: BM25 from one Lucene search filtered to
-the missing documents (:func:`bm25_exact_scores`, the numbers a full-depth search gives), dense as the inner
-product with its stored vector (:meth:`~rerankinject.dense.DenseSearcher.score_vector`). So every candidate
-carries both raw scores. With ``min_fill=True`` the fusion instead uses Pyserini's fill (the list's minimum score)
-for the missing side; the per-retriever runs still carry the exact raw scores.
+candidate missing from one list gets its EXACT score from that retriever: BM25 from one Lucene search filtered
+to the missing documents (:meth:`~rerankinject.bm25.BM25Searcher.score_many`, the numbers a full-depth search
+gives), dense as the inner product with its stored vector
+(:meth:`~rerankinject.dense.DenseSearcher.score_vector`). So every candidate carries both raw scores. With
+``min_fill=True`` the fusion instead uses Pyserini's fill (the list's minimum score) for the missing side; the
+per-retriever runs still carry the exact raw scores.
 
 Fusions (pure functions, usable on any ``{doc id: score}`` maps):
 
@@ -32,7 +33,6 @@ from typing import Any, NamedTuple
 
 from tqdm.auto import tqdm
 
-from .errors import DataError
 from .normalize import NORMALIZATIONS, normalize_query_scores, pyserini_normalize
 from .runs import Run, RunRecord, sort_hits
 
@@ -46,7 +46,6 @@ __all__ = [
     "fuse_query",
     "fuse_runs",
     "retriever_run_paths",
-    "bm25_exact_scores",
 ]
 
 logger = logging.getLogger(__name__)
@@ -211,45 +210,6 @@ def fuse_runs(bm25: Run, dense: Run, fusion: str = "interpolate", alpha: float =
     return out
 
 
-def bm25_exact_scores(bm25: Any, query: str, doc_ids: Sequence[str]) -> dict[str, float]:
-    """Exact BM25 scores of some indexed documents for ``query``, from ONE Lucene search restricted to them.
-
-    The query is built exactly as :meth:`BM25Searcher.search <rerankinject.bm25.BM25Searcher.search>` builds it
-    (the searcher's own query generator and analyzer on the ``contents`` field) and combined with a non-scoring
-    filter on the ``id`` field, so each score is the one a full-depth search gives the document: Anserini's search
-    scores, rounded to 4 decimals like every BM25 list score, except for Anserini's tie-breaking decrement (1e-6
-    per tied document ranked before it), which depends on the documents returned. A document that matches no
-    query term scores 0.0. Far faster than one :meth:`~rerankinject.bm25.BM25Searcher.score` call per document
-    (which gives the unrounded Lucene score).
-
-    Raises:
-        DataError: a doc id is not in the index.
-
-    """
-    doc_ids = list(dict.fromkeys(doc_ids))
-    if not doc_ids:
-        return {}
-    from jnius import autoclass
-
-    obj = bm25.searcher.object
-    builder = autoclass("org.apache.lucene.search.BooleanQuery$Builder")()
-    occur = autoclass("org.apache.lucene.search.BooleanClause$Occur")
-    bytes_ref = autoclass("org.apache.lucene.util.BytesRef")
-    terms = autoclass("java.util.ArrayList")()
-    for d in doc_ids:
-        terms.add(bytes_ref(d.encode("utf-8")))
-    builder.add(obj.generator.buildQuery("contents", obj.analyzer, query), occur.MUST)
-    builder.add(autoclass("org.apache.lucene.search.TermInSetQuery")("id", terms), occur.FILTER)
-    hits = bm25.searcher.search(builder.build(), k=len(doc_ids))
-    out = {h.docid: float(h.score) for h in hits}
-    for d in doc_ids:
-        if d not in out:
-            if not bm25.has_doc(d):
-                raise DataError(f"doc id {d!r} is not in the Lucene index {bm25.index_dir}")
-            out[d] = 0.0
-    return out
-
-
 class HybridResult(NamedTuple):
     """The fused run and the two per-retriever runs over the same candidates, all with raw scores."""
 
@@ -343,7 +303,7 @@ class HybridRetriever:
                     miss_d = sorted(candidates - set(d_hits))
                     n_filled[0] += len(miss_b)
                     n_filled[1] += len(miss_d)
-                    b_exact = bm25_exact_scores(self.bm25, topics[qid], miss_b)
+                    b_exact = self.bm25.score_many(topics[qid], miss_b)
                     d_exact = self.dense.score_vector(q_emb, miss_d)
                     fused = fuse_query(b_hits, d_hits, None if min_fill else b_exact, None if min_fill else d_exact,
                                        fusion=fusion, alpha=alpha, normalization=normalization, rrf_k=rrf_k,
