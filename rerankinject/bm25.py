@@ -246,6 +246,24 @@ class BM25Searcher:
                 out[d] = 0.0
         return out
 
+    def rescore_run(self, run: Mapping[str, Sequence[RunRecord]], topics: Mapping[str, str],
+                    progress: bool = True) -> Run:
+        """The same (query, doc) pairs as ``run``, each with its exact BM25 score from THIS index.
+
+        Used when a model was trained with BM25 from this index and tests on candidates that another index (e.g.
+        the full corpus) retrieved: both then see one score scale. Records come back sorted by the new score.
+
+        Raises:
+            DataError: a run query has no topic, or a doc is not in this index.
+        """
+        out: Run = {}
+        for qid, recs in tqdm(run.items(), desc="bm25 rescore", unit="q", disable=not progress, mininterval=2):
+            if qid not in topics:
+                raise DataError(f"query {qid!r} of the run is not in the topics")
+            scores = self.score_many(topics[qid], [r.doc_id for r in recs])
+            out[qid] = sort_hits([RunRecord(qid, r.doc_id, scores[r.doc_id]) for r in recs])
+        return out
+
     def close(self) -> None:
         """Release the Lucene searcher."""
         self.searcher.close()

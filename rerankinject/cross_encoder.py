@@ -11,7 +11,7 @@ import itertools
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .errors import DataError
 from .injection import InjectionRecipe, InputBuilder, recipe_for_variant
 
-__all__ = ["CrossEncoderModel", "pick_device", "pad_batch", "DEFAULT_INIT_MODEL"]
+__all__ = ["CrossEncoderModel", "pick_device", "pad_batch", "DEFAULT_INIT_MODEL", "default_workers", "map_batches"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,34 @@ def pad_batch(items: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict
             "attention_mask": torch.from_numpy(mask)}
 
 
+def default_workers(device: str, threads: int | None) -> int:
+    """Batches scored at once on CPU: one per thread (each with one intra-op thread); 1 on CUDA.
+
+    On this 2-core CPU two single-threaded batches in flight beat one batch on two intra-op threads (a MiniLM
+    forward pass is too small to split well across cores: docs/performance.md has the measurements).
+    """
+    if device != "cpu":
+        return 1
+    return max(1, threads or os.cpu_count() or 1)
+
+
+def map_batches(fn: Any, batches: Iterable[Any], workers: int) -> Iterator[Any]:
+    """``fn`` over ``batches`` in order, ``workers`` at a time in threads (torch and ONNX Runtime release the GIL)."""
+    if workers <= 1:
+        yield from map(fn, batches)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers) as ex:
+        pending: list[Any] = []
+        for b in batches:  # keep at most 2 x workers batches in flight (bounded memory)
+            pending.append(ex.submit(fn, b))
+            if len(pending) >= 2 * workers:
+                yield pending.pop(0).result()
+        for f in pending:
+            yield f.result()
+
+
 class CrossEncoderModel:
     """A sequence-classification model with one output, its tokenizer and its injection recipe.
 
@@ -90,12 +118,14 @@ class CrossEncoderModel:
         backend: ``torch`` (default), or on CPU ``onnx`` (ONNX Runtime, fused attention, fp32) or ``onnx-int8``
             (dynamic int8 quantisation); see :mod:`rerankinject.onnx_backend`. The same token ids go through every
             backend; ONNX paths do not load the torch weights (``self.model`` is None).
-        threads: CPU intra-op threads (default: the physical cores, ``os.cpu_count()`` here).
+        threads: CPU threads in all (default: the physical cores, ``os.cpu_count()`` here).
+        workers: batches scored concurrently, each on ``threads // workers`` intra-op threads (default: one per
+            thread on CPU, 1 on CUDA); see :func:`default_workers`.
     """
 
     def __init__(self, model_dir: str | os.PathLike, recipe: InjectionRecipe | None = None,
                  device: str | None = None, dtype: str = "auto", max_length: int | None = None, backend: str = "torch",
-                 threads: int | None = None):
+                 threads: int | None = None, workers: int | None = None):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -130,19 +160,24 @@ class CrossEncoderModel:
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.threads = threads
+        self.workers = workers if workers is not None else default_workers(self.device, threads)
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
         self.onnx = None
         self.model = None
         if backend == "torch":
             if self.device == "cpu" and threads:
                 torch.set_num_threads(threads)
-            self.model = AutoModelForSequenceClassification.from_pretrained(str(self.model_dir), num_labels=1)
+            # fp32 weights whatever the checkpoint stores (a fp16 checkpoint is widened; CUDA uses autocast)
+            self.model = AutoModelForSequenceClassification.from_pretrained(str(self.model_dir), num_labels=1,
+                                                                            dtype=torch.float32)
             self.model.to(self.device)
             self.model.eval()
         else:
             from .onnx_backend import OnnxScorer
 
             self.onnx = OnnxScorer(self.model_dir, quantize=backend == "onnx-int8", threads=threads,
-                                   pad_id=self.pad_id)
+                                   pad_id=self.pad_id, workers=self.workers)
         if dtype == "auto":
             dtype = "bf16" if self.device.startswith("cuda") and torch.cuda.is_bf16_supported() else "fp32"
         if dtype not in ("fp32", "fp16", "bf16"):
@@ -167,19 +202,31 @@ class CrossEncoderModel:
         out = [0.0] * len(inputs)
         autocast = (torch.autocast("cuda", dtype=torch.float16 if self.dtype == "fp16" else torch.bfloat16)
                     if self.dtype != "fp32" else None)
-        with torch.inference_mode(), tqdm(total=len(inputs), desc="score", unit="pair", disable=not progress,
-                                          mininterval=2) as bar:
-            for start in range(0, len(order), batch_size):
-                idx = order[start:start + batch_size]
-                batch = {k: v.to(self.device) for k, v in pad_batch([inputs[i] for i in idx], self.pad_id).items()}
+
+        def score(idx: list[int]) -> list[float]:
+            batch = {k: v.to(self.device) for k, v in pad_batch([inputs[i] for i in idx], self.pad_id).items()}
+            with torch.inference_mode():
                 if autocast is not None:
                     with autocast:
                         logits = self.model(**batch).logits
                 else:
                     logits = self.model(**batch).logits
-                for i, s in zip(idx, logits[:, 0].float().cpu().tolist(), strict=True):
-                    out[i] = float(s)
-                bar.update(len(idx))
+            return logits[:, 0].float().cpu().tolist()
+
+        chunks = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+        prev_threads = torch.get_num_threads()
+        workers = min(self.workers, len(chunks))
+        if workers > 1:  # each worker thread runs its batch on its share of the intra-op threads
+            torch.set_num_threads(max(1, (self.threads or os.cpu_count() or 1) // workers))
+        try:
+            with tqdm(total=len(inputs), desc="score", unit="pair", disable=not progress, mininterval=2) as bar:
+                for idx, scores in zip(chunks, map_batches(score, chunks, workers), strict=True):
+                    for i, v in zip(idx, scores, strict=True):
+                        out[i] = float(v)
+                    bar.update(len(idx))
+        finally:
+            if workers > 1:
+                torch.set_num_threads(prev_threads)
         return out
 
     def save(self, folder: str | os.PathLike) -> None:

@@ -14,6 +14,7 @@ Names: ``dl19``, ``dl20`` (MS MARCO passage, graded qrels, relevant at grade >= 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -33,6 +34,8 @@ __all__ = [
     "Dataset",
     "DATASETS",
     "load_dataset",
+    "load_local_dataset",
+    "is_dataset",
     "find_data_root",
     "resolve_topics",
     "resolve_qrels",
@@ -361,8 +364,49 @@ def load_dataset(name: str, data_root: str | os.PathLike | None = None) -> Datas
 
     """
     if name not in DATASETS:
+        if (Path(name) / LOCAL_SPEC).is_file():
+            return load_local_dataset(name)
         raise _unknown(name)
     return Dataset(DATASETS[name], find_data_root(data_root))
+
+
+LOCAL_SPEC = "dataset.json"
+"""The file that makes a folder a local data set (see :func:`load_local_dataset`)."""
+
+
+def is_dataset(value: str | os.PathLike) -> bool:
+    """True for a registered data set name or a local data set folder (one with ``dataset.json``)."""
+    return str(value) in DATASETS or (Path(value) / LOCAL_SPEC).is_file()
+
+
+def load_local_dataset(folder: str | os.PathLike) -> Dataset:
+    """A data set described by ``folder/dataset.json`` (paths relative to the folder; no checksums).
+
+    The JSON keys are the :class:`DatasetSpec` fields: ``name``, ``description``, ``topics``, ``qrels``, ``corpus``,
+    ``runs`` ({name: file}), ``extra``, ``rel_level``. Derived data sets (e.g. the MS MARCO training set that
+    ``scripts/prepare_msmarco.py`` builds) are written this way and used wherever a data set name is accepted.
+
+    Raises:
+        DataError: no ``dataset.json``, invalid JSON, or an unknown key (the message names the file).
+    """
+    import json
+
+    spec_path = Path(folder) / LOCAL_SPEC
+    if not spec_path.is_file():
+        raise DataError(f"not a local data set: {spec_path} does not exist")
+    try:
+        data = json.loads(spec_path.read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(f"{spec_path}:{e.lineno}: invalid JSON: {e.msg}") from None
+    known = {f.name for f in dataclasses.fields(DatasetSpec)}
+    if not isinstance(data, dict) or set(data) - known:
+        bad = sorted(set(data) - known) if isinstance(data, dict) else type(data).__name__
+        raise DataError(f"{spec_path}: unknown key(s) {bad} (known: {', '.join(sorted(known))})")
+    data.setdefault("name", Path(folder).name)
+    data.setdefault("description", f"local data set {folder}")
+    for key in ("topics", "qrels", "corpus"):
+        data.setdefault(key, None)
+    return Dataset(DatasetSpec(**data), Path(folder).resolve())
 
 
 def _looks_like_name(value: str) -> bool:
@@ -371,7 +415,7 @@ def _looks_like_name(value: str) -> bool:
 
 def resolve_topics(value: str, data_root: str | os.PathLike | None = None) -> dict[str, str]:
     """Topics from a data set name (``dl19``) or a file path (TSV or BEIR JSONL)."""
-    if value in DATASETS:
+    if is_dataset(value):
         return load_dataset(value, data_root).topics()
     if not Path(value).exists() and _looks_like_name(value):
         raise _unknown(value)
@@ -380,7 +424,7 @@ def resolve_topics(value: str, data_root: str | os.PathLike | None = None) -> di
 
 def resolve_qrels(value: str, data_root: str | os.PathLike | None = None) -> dict[str, dict[str, int]]:
     """Qrels from a data set name or a file path (TREC or BEIR TSV)."""
-    if value in DATASETS:
+    if is_dataset(value):
         return load_dataset(value, data_root).qrels()
     if not Path(value).exists() and _looks_like_name(value):
         raise _unknown(value)

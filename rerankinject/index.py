@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .bm25 import build_lucene_index
 from .cli_common import run_cli, setup_logging
-from .datasets import DATASETS, load_dataset
+from .datasets import is_dataset, load_dataset
 from .dense import POOLINGS
 
 __all__ = ["main", "build_parser", "resolve_collection"]
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 def resolve_collection(value: str, data_root: str | None = None) -> Path:
     """A collection path from a data set name or a path."""
-    if value in DATASETS:
+    if is_dataset(value):
         return load_dataset(value, data_root).corpus_path
     return Path(value)
 

@@ -80,7 +80,7 @@ def export_onnx(model_dir: str | os.PathLike, quantize: bool = False, cache_dir:
     if not fused.is_file():
         raw = out_dir / f".model-{key}.raw.onnx"
         model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), num_labels=1,
-                                                                   attn_implementation="eager")
+                                                                   attn_implementation="eager", dtype=torch.float32)
         model.eval()
         example = (torch.ones(2, 16, dtype=torch.long), torch.ones(2, 16, dtype=torch.long),
                    torch.zeros(2, 16, dtype=torch.long))
@@ -116,18 +116,23 @@ class OnnxScorer:
     Args:
         model_dir: the checkpoint folder (the same one the torch backend loads).
         quantize: use the dynamic int8 graph.
-        threads: intra-op threads (default: all cores).
+        threads: CPU threads in all (default: all cores).
         pad_id: the tokenizer's pad token id.
+        workers: batches run concurrently (one session, thread-safe ``run``), each on ``threads // workers``
+            intra-op threads.
     """
 
     def __init__(self, model_dir: str | os.PathLike, quantize: bool = False, threads: int | None = None,
-                 pad_id: int = 0):
+                 pad_id: int = 0, workers: int = 1):
         import onnxruntime as ort
 
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
         self.path = export_onnx(model_dir, quantize=quantize)
+        self.workers = workers
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.intra_op_num_threads = threads or os.cpu_count() or 1
+        so.intra_op_num_threads = max(1, (threads or os.cpu_count() or 1) // workers)
         so.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
         self.input_names = {i.name for i in self.session.get_inputs()}
@@ -149,13 +154,19 @@ class OnnxScorer:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not inputs:
             return []
+        from .cross_encoder import map_batches
+
         order = sorted(range(len(inputs)), key=lambda i: len(inputs[i][0]))
         out = [0.0] * len(inputs)
+        chunks = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+        def score(idx: list[int]) -> list[float]:
+            return self.session.run(["logits"], self._batch([inputs[i] for i in idx]))[0][:, 0].astype(
+                np.float64).tolist()
+
         with tqdm(total=len(inputs), desc="score(onnx)", unit="pair", disable=not progress, mininterval=2) as bar:
-            for start in range(0, len(order), batch_size):
-                idx = order[start:start + batch_size]
-                logits = self.session.run(["logits"], self._batch([inputs[i] for i in idx]))[0]
-                for i, s in zip(idx, logits[:, 0].astype(np.float64).tolist(), strict=True):
-                    out[i] = float(s)
+            for idx, scores in zip(chunks, map_batches(score, chunks, min(self.workers, len(chunks))), strict=True):
+                for i, v in zip(idx, scores, strict=True):
+                    out[i] = float(v)
                 bar.update(len(idx))
         return out

@@ -32,7 +32,7 @@ from typing import Any
 
 from .checkpoint import QueryCheckpoint, select_shard
 from .cli_common import job_path, run_cli, setup_logging, shard_flag
-from .datasets import DATASETS, load_dataset, resolve_topics
+from .datasets import DATASETS, is_dataset, load_dataset, resolve_topics
 from .errors import DataError, FormatError
 from .formats import Document, read_collection
 from .onnx_backend import BACKENDS
@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CUDA precision (default auto: bf16 on CUDA, fp32 on CPU)")
     p.add_argument("--backend", choices=BACKENDS, default="torch",
                    help="scoring backend: torch (default), onnx or onnx-int8 (CPU; see docs/performance.md)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads in all (default: all cores)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="CPU batches scored at once, each on threads/workers intra-op threads (default: one per "
+                        "thread; 1 = one batch on all threads)")
     p.add_argument("--max-length", type=int, default=None, help="override the recipe's max input length")
     p.add_argument("--missing", choices=MISSING_POLICIES, default="error",
                    help="a candidate without a source score and no scorer: error (default) or the run minimum")
@@ -95,7 +99,7 @@ def parse_sources(values: Sequence[str]) -> dict[str, str]:
 
 def resolve_corpus(value: str, data_root: str | None = None) -> Mapping[str, Document]:
     """A collection from a data set name or a file path."""
-    if value in DATASETS:
+    if is_dataset(value):
         return read_collection(load_dataset(value, data_root).corpus_path)
     if not Path(value).exists():
         raise DataError(f"corpus not found: {value!r} is neither a data set name ({', '.join(DATASETS)}) nor a file")
@@ -134,6 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--depth must be >= 1, got {args.depth}")
     if args.batch_size < 1:
         parser.error(f"--batch-size must be >= 1, got {args.batch_size}")
+    for flag in ("threads", "workers"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            parser.error(f"--{flag} must be >= 1, got {value}")
     if args.max_length is not None and args.max_length < 16:
         parser.error(f"--max-length must be >= 16, got {args.max_length}")
     try:
@@ -149,7 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0 = time.perf_counter()
         reranker = ScoreInjectReranker(args.model, device=args.device, batch_size=args.batch_size,
                                        missing=args.missing, max_length=args.max_length, dtype=args.dtype,
-                                       progress=True, scorers=None, backend=args.backend)
+                                       progress=True, scorers=None, backend=args.backend, threads=args.threads,
+                                       workers=args.workers)
         needed = reranker.sources
         logger.info("checkpoint %s: recipe %s (injects %s)", args.model, reranker.recipe.variant,
                     ", ".join(needed) or "no scores")

@@ -134,12 +134,14 @@ class ScoreInjectReranker:
         backend: ``torch`` (default), ``onnx`` (ONNX Runtime fp32, fused attention; CPU) or ``onnx-int8``
             (dynamic int8; CPU). All score the same token ids; see ``docs/performance.md`` for speed and fidelity.
         threads: CPU threads for scoring (default: all cores).
+        workers: batches scored concurrently on CPU (default: one per thread; 1 = one batch on all threads).
     """
 
     def __init__(self, model_dir: str | os.PathLike | None = None, device: str | None = None, batch_size: int = 32,
                  missing: str = "error", scorers: Mapping[str, Scorer] | None = None,
                  max_length: int | None = None, dtype: str = "auto", progress: bool = False,
-                 model: CrossEncoderModel | None = None, backend: str = "torch", threads: int | None = None):
+                 model: CrossEncoderModel | None = None, backend: str = "torch", threads: int | None = None,
+                 workers: int | None = None):
         if missing not in MISSING_POLICIES:
             raise ValueError(f"missing must be one of {', '.join(MISSING_POLICIES)}, got {missing!r}")
         if batch_size < 1:
@@ -148,7 +150,7 @@ class ScoreInjectReranker:
             if model_dir is None:
                 raise ValueError("give model_dir or a loaded model")
             model = CrossEncoderModel(model_dir, device=device, dtype=dtype, max_length=max_length, backend=backend,
-                                      threads=threads)
+                                      threads=threads, workers=workers)
         self.model = model
         self.batch_size = batch_size
         self.missing = missing

@@ -55,6 +55,20 @@ def load_pairs(n_pairs: int | None):
     return out, dl.topics(), corpus, dl
 
 
+def parse_system(system: str, batch_size: int) -> tuple[str, int | None, int]:
+    """``backend[:wN][:bM]`` -> (backend, workers (None: default), batch size), e.g. ``onnx-int8:w1:b32``."""
+    backend, *opts = system.split(":")
+    workers = None
+    for o in opts:
+        if o.startswith("w"):
+            workers = int(o[1:])
+        elif o.startswith("b"):
+            batch_size = int(o[1:])
+        else:
+            raise SystemExit(f"bad system option {o!r} in {system!r} (expected wN or bM)")
+    return backend, workers, batch_size
+
+
 def rss_mb() -> float:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -86,8 +100,9 @@ def worker(args) -> None:
     else:
         from rerankinject.reranker import ScoreInjectReranker
 
-        rr = ScoreInjectReranker(args.model, device="cpu", batch_size=args.batch_size, max_length=MAX_LEN,
-                                 backend=system, threads=args.threads)
+        backend, workers, batch_size = parse_system(system, args.batch_size)
+        rr = ScoreInjectReranker(args.model, device="cpu", batch_size=batch_size, max_length=MAX_LEN,
+                                 backend=backend, threads=args.threads, workers=workers)
         q0 = next(iter(run))
         rr.rerank_run({q0: run[q0][:64]}, topics, corpus)  # warm-up
         before = rss_mb()
@@ -137,7 +152,8 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32, help="our batch size (default 32)")
     p.add_argument("--ce-batch-sizes", default="16,64,128", help="CrossEncoder batch sizes tried for its best")
-    p.add_argument("--systems", default="torch,onnx,onnx-int8", help="our backends to time")
+    p.add_argument("--systems", default="torch,onnx,onnx-int8",
+                   help="our backends to time, each BACKEND[:wN][:bM] (N concurrent batches, batch size M)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--json", help="write the summary here")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -162,7 +178,7 @@ def main() -> int:
     ours = [s for s in args.systems.split(",") if s]
     for s in ours:
         if s.startswith("onnx"):
-            export_onnx(args.model, quantize=s == "onnx-int8")  # once, not timed
+            export_onnx(args.model, quantize=s.split(":")[0] == "onnx-int8")  # once, not timed
     run, topics, corpus, dl = load_pairs(args.pairs)
     n = sum(len(v) for v in run.values())
 
@@ -201,7 +217,7 @@ def main() -> int:
                 subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 r = json.loads(out.read_text())
                 results[s].append(r)
-                print(f"  repeat {rep} {s:10s} {n / r['seconds']:7.1f} pairs/s  load {os.getloadavg()[0]:.2f}",
+                print(f"  repeat {rep} {s:16s} {n / r['seconds']:7.1f} pairs/s  load {os.getloadavg()[0]:.2f}",
                       flush=True)
     load2 = os.getloadavg()
 
@@ -210,13 +226,14 @@ def main() -> int:
     ref = np.array(results["ce-bs32"][0]["scores"])
     keys = [(q, r.doc_id) for q, recs in run.items() for r in recs]
     qrels = {q: v for q, v in dl.qrels().items() if q in run}
-    torch_scores = np.array(results["torch"][0]["scores"]) if "torch" in results else None
+    ref_torch = next((s for s in ours if s.split(":")[0] == "torch"), None)
+    torch_scores = np.array(results[ref_torch][0]["scores"]) if ref_torch else None
     summary = {"pairs": n, "queries": len(run), "threads": args.threads, "matmul_gflops": gflops,
                "gflop_per_pair": fpp / 1e9, "load_before": load1, "load_after": load2, "token_mismatches": mismatched,
                "best_ce": best_ce, "systems": {}}
     print(f"\nmedian of {args.repeats} (load average before {load1[0]:.2f}, after {load2[0]:.2f}); "
           f"ratios vs CrossEncoder.predict defaults (ce-bs32) and its best ({best_ce})")
-    print(f"{'system':10s} {'pairs/s':>8s} {'xCE32':>6s} {'xCEbest':>7s} {'%peak':>6s} {'+peakRSS':>8s} "
+    print(f"{'system':16s} {'pairs/s':>8s} {'xCE32':>6s} {'xCEbest':>7s} {'%peak':>6s} {'+peakRSS':>8s} "
           f"{'max|d|vsCE':>10s} {'nDCG@10':>7s} {'rho(q)':>12s}")
     for s in systems:
         sc = np.array(results[s][0]["scores"])
@@ -235,7 +252,7 @@ def main() -> int:
         peak = max(r["peak_rss_mb"] for r in results[s])
         pct = 100 * med[s] * fpp / 1e9 / gflops
         maxdiff = float(np.abs(sc - ref).max())
-        print(f"{s:10s} {med[s]:8.1f} {med[s] / med['ce-bs32']:6.2f} {med[s] / med[best_ce]:7.2f} {pct:5.1f}% "
+        print(f"{s:16s} {med[s]:8.1f} {med[s] / med['ce-bs32']:6.2f} {med[s] / med[best_ce]:7.2f} {pct:5.1f}% "
               f"{peak:6.0f}MB {maxdiff:10.2e} {ndcg:7.4f} {rho:>12s}")
         summary["systems"][s] = {"pairs_per_s": med[s], "all_pairs_per_s": [n / r["seconds"] for r in results[s]],
                                  "ratio_ce32": med[s] / med["ce-bs32"], "ratio_ce_best": med[s] / med[best_ce],

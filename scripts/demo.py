@@ -3,7 +3,9 @@
 Steps: Lucene index and faiss index (all-MiniLM-L6-v2, mean pooling, normalised) of the SciFact corpus ->
 BM25, dense and hybrid (min-max interpolation, alpha 0.45 tuned on SciFact *train* queries by
 scripts/tune_hybrid.py) first stages for the 300 test queries, TREC runs with raw scores (the hybrid also writes
-its per-retriever runs over the same candidates) -> evaluation with paired t-tests against BM25.
+its per-retriever runs over the same candidates) -> the BM25 top ``--rerank-depth`` re-ranked by the project's
+trained BM25CAT cross-encoder (``models/minilm-l6-msmarco-bm25cat``, trained MS MARCO-style; its model card has the
+data, command and metrics), the BM25 score injected as text -> evaluation with paired t-tests against BM25.
 Outputs go to indexes/ and runs/ (git-ignored); existing outputs are reused, so a second run is quick. Every
 step is a ``python -m rerankinject.<x>`` CLI, called in-process.
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rerankinject import evaluate, index, search  # noqa: E402
+from rerankinject import evaluate, index, rerank, search  # noqa: E402
 from rerankinject.cli_common import setup_logging  # noqa: E402
 
 logger = logging.getLogger("demo")
@@ -34,7 +36,20 @@ def step(name: str, fn, argv: list[str]) -> None:
     logger.info("== %s done in %.1fs", name, time.perf_counter() - t0)
 
 
-def main() -> int:
+MODEL = ROOT / "models" / "minilm-l6-msmarco-bm25cat"
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(description="rerankinject demo: SciFact end to end")
+    p.add_argument("--rerank-depth", type=int, default=20, help="BM25 top K re-ranked (default 20)")
+    p.add_argument("--backend", default="torch", choices=["torch", "onnx", "onnx-int8"],
+                   help="re-ranking backend (default torch)")
+    p.add_argument("--no-rerank", action="store_true", help="first stages and evaluation only")
+    args = p.parse_args(argv)
+    if args.rerank_depth < 1:
+        p.error(f"--rerank-depth must be >= 1, got {args.rerank_depth}")
     setup_logging()
     t0 = time.perf_counter()
     idx = ROOT / "indexes" / "scifact"
@@ -60,8 +75,16 @@ def main() -> int:
         step("hybrid", search.main, ["--retriever", "hybrid", "--index", str(idx), "--dense-index", str(dense_idx),
                                      "--output", str(hybrid), "--depth", "100", "--alpha", "0.45",
                                      "--normalization", "minmax", *common])
-    step("evaluate", evaluate.main, ["--qrels", "scifact-test", str(bm25), str(dense), str(hybrid),
-                                     "--baseline", str(bm25)])
+    runs_to_eval = [str(bm25), str(dense), str(hybrid)]
+    if not args.no_rerank:
+        reranked = runs / f"scifact-test.bm25.{MODEL.name}.top{args.rerank_depth}.trec"
+        if not reranked.is_file():
+            step("rerank", rerank.main, ["--run", str(bm25), "--topics", "scifact-test", "--corpus", "scifact-test",
+                                         "--model", str(MODEL), "--source", f"bm25={bm25}", "--depth",
+                                         str(args.rerank_depth), "--backend", args.backend, "--output",
+                                         str(reranked)])
+        runs_to_eval.append(str(reranked))
+    step("evaluate", evaluate.main, ["--qrels", "scifact-test", *runs_to_eval, "--baseline", str(bm25)])
     logger.info("demo finished in %.1fs", time.perf_counter() - t0)
     return 0
 

@@ -82,3 +82,23 @@ def test_backend_arguments(minilm_ce):
         CrossEncoderModel(minilm_ce, device="cpu", backend="tensorrt")
     with pytest.raises(ValueError, match="CPU only"):
         CrossEncoderModel(minilm_ce, device="cuda", backend="onnx")
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_concurrent_batches_give_the_same_scores(minilm_ce, dl19_slice, backend):
+    """Two batches in flight (one intra-op thread each, the CPU default) == one batch on two threads."""
+    import torch
+
+    run, topics, corpus = dl19_slice
+    q = next(iter(run))
+    texts = [corpus[r.doc_id] for r in run[q]]
+    one = CrossEncoderModel(minilm_ce, device="cpu", backend=backend, threads=2, workers=1)
+    two = CrossEncoderModel(minilm_ce, device="cpu", backend=backend, threads=2, workers=2)
+    assert two.workers == 2 and CrossEncoderModel(minilm_ce, device="cpu", threads=2).workers == 2
+    inputs = one.builder.encode(topics[q], texts, [{}] * len(texts))
+    before = torch.get_num_threads()
+    a, b = np.array(one.predict(inputs, batch_size=4)), np.array(two.predict(inputs, batch_size=4))
+    assert np.abs(a - b).max() <= 1e-5
+    assert torch.get_num_threads() == before  # the torch thread setting is restored after scoring
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        CrossEncoderModel(minilm_ce, device="cpu", backend=backend, workers=0)

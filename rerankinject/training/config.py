@@ -52,8 +52,11 @@ class TrainConfig:
         val_queries: validation queries split off by query: a count (int) or a fraction (< 1).
         val_depth: validation re-ranks the candidate run's top ``val_depth``.
         teacher: ``{kind: none|hofstatter|ensemble|cross-encoder, path, runs, normalizer, model, batch_size}``.
-        loss: bce, margin-mse, mse or bm25added.
+        loss: bce, pairwise (no teacher), margin-mse, mse or bm25added (teacher).
         bm25added: ``{source, teacher_weight, bm25_weight, bm25_scale, denominator}`` of the bm25added label.
+        head_lr: learning rate of the classification head and pooler (None: ``lr``); a new head learns faster
+            with a larger rate.
+        freeze_embeddings: keep the word embeddings (half of MiniLM's parameters) fixed.
         lr, weight_decay, warmup_ratio, warmup_steps, epochs, max_steps, batch_size, grad_accum, max_grad_norm:
             optimisation (AdamW, linear warm-up then linear decay; batch_size counts (pos, neg) pairs).
         eval_steps: validate (and checkpoint) every N optimiser steps; eval_at_start: also at step 0.
@@ -89,6 +92,8 @@ class TrainConfig:
     loss: str = "bce"
     bm25added: dict[str, Any] = field(default_factory=dict)
     lr: float = 1e-4
+    head_lr: float | None = None
+    freeze_embeddings: bool = False
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     warmup_steps: int | None = None
@@ -156,7 +161,7 @@ class TrainConfig:
             raise bad("teacher.normalizer", f"expected one of {', '.join(NORMALIZERS)}")
         if self.loss not in LOSSES:
             raise bad("loss", f"{self.loss!r} (expected one of {', '.join(LOSSES)})")
-        if self.loss != "bce" and kind == "none":
+        if self.loss not in ("bce", "pairwise") and kind == "none":
             raise bad("loss", f"{self.loss} distils a teacher: set teacher.kind (hofstatter, ensemble, cross-encoder)")
         unknown = set(self.bm25added) - _BM25ADDED_KEYS
         if unknown:
@@ -171,6 +176,8 @@ class TrainConfig:
                     "eval_batch_size", "neg_depth", "val_depth", "negatives_per_positive", "test_depth"):
             if not getattr(self, key) > 0:
                 raise bad(key, f"must be > 0, got {getattr(self, key)}")
+        if self.head_lr is not None and not self.head_lr > 0:
+            raise bad("head_lr", f"must be > 0, got {self.head_lr}")
         for key in ("max_steps", "max_positives_per_query", "warmup_steps"):
             v = getattr(self, key)
             if v is not None and v < (0 if key == "warmup_steps" else 1):

@@ -1,6 +1,7 @@
 """Training losses as pure functions on tensors (no model, no state).
 
 * :func:`bce_loss` - binary cross-entropy on relevance labels (the ECIR 2023 set-up: positives 1, negatives 0);
+* :func:`pairwise_loss` - pairwise softmax cross-entropy (RankNet): ``mean(log(1 + exp(s_neg - s_pos)))``;
 * :func:`margin_mse_loss` - Hofstätter et al.'s Margin-MSE: ``mean(((s_pos - s_neg) - (t_pos - t_neg))^2)``;
 * :func:`pointwise_mse_loss` - MSE between student scores and teacher scores;
 * :func:`bm25added_labels` - the "bm25added" distillation label ``(3 * teacher + 10 * bm25 / 50) / 4`` (weights
@@ -12,9 +13,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-__all__ = ["LOSSES", "bce_loss", "margin_mse_loss", "pointwise_mse_loss", "bm25added_labels", "pair_loss"]
+__all__ = ["LOSSES", "bce_loss", "pairwise_loss", "margin_mse_loss", "pointwise_mse_loss", "bm25added_labels",
+           "pair_loss"]
 
-LOSSES = ("bce", "margin-mse", "mse", "bm25added")
+LOSSES = ("bce", "pairwise", "margin-mse", "mse", "bm25added")
 """Loss names accepted by the trainer (``bm25added`` = Margin-MSE on :func:`bm25added_labels`)."""
 
 
@@ -28,6 +30,12 @@ def bce_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy with logits: ``scores`` are raw model outputs, ``labels`` in [0, 1]."""
     _check_same_shape(scores, labels)
     return F.binary_cross_entropy_with_logits(scores.float(), labels.float())
+
+
+def pairwise_loss(s_pos: torch.Tensor, s_neg: torch.Tensor) -> torch.Tensor:
+    """Pairwise softmax cross-entropy of each positive against its negative: ``mean(softplus(s_neg - s_pos))``."""
+    _check_same_shape(s_pos, s_neg)
+    return F.softplus(s_neg.float() - s_pos.float()).mean()
 
 
 def margin_mse_loss(s_pos: torch.Tensor, s_neg: torch.Tensor, t_pos: torch.Tensor, t_neg: torch.Tensor) -> torch.Tensor:
@@ -56,7 +64,8 @@ def pair_loss(name: str, s_pos: torch.Tensor, s_neg: torch.Tensor, t_pos: torch.
     """The loss of a batch of (positive, negative) pairs by name.
 
     Args:
-        name: ``bce`` (labels 1/0, teacher ignored), ``margin-mse`` or ``bm25added`` (Margin-MSE on the given
+        name: ``bce`` (labels 1/0, teacher ignored), ``pairwise`` (positive vs negative, teacher ignored),
+            ``margin-mse`` or ``bm25added`` (Margin-MSE on the given
             targets; for ``bm25added`` the caller passes :func:`bm25added_labels` as targets), ``mse`` (pointwise on
             both sides).
         s_pos: student scores of the positives, shape (B,).
@@ -68,6 +77,8 @@ def pair_loss(name: str, s_pos: torch.Tensor, s_neg: torch.Tensor, t_pos: torch.
         scores = torch.cat([s_pos, s_neg])
         labels = torch.cat([torch.ones_like(s_pos), torch.zeros_like(s_neg)])
         return bce_loss(scores, labels)
+    if name == "pairwise":
+        return pairwise_loss(s_pos, s_neg)
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r} (expected one of {', '.join(LOSSES)})")
     if t_pos is None or t_neg is None:

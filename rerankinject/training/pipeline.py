@@ -140,7 +140,7 @@ def train_from_config(cfg: TrainConfig) -> dict[str, Any]:
     ckpt = Path(cfg.output_dir) / "checkpoint"
     resuming = cfg.resume and (ckpt / STATE_FILE).is_file()
     model_dir = ckpt if resuming else (cfg.init_model or DEFAULT_INIT_MODEL())
-    ce = CrossEncoderModel(model_dir, recipe=recipe, device=cfg.device, dtype=cfg.precision)
+    ce = CrossEncoderModel(model_dir, recipe=recipe, device=cfg.device, dtype=cfg.precision, threads=cfg.threads)
     val_set = RerankSet(ce, prep.val_qids, prep.queries, prep.table, prep.candidates, cfg.val_depth, prep.corpus,
                         prep.qrels, prep.rel_level)
     base_run = {q: [RunRecord(q, d, -i) for i, d in enumerate(prep.table.ranked(prep.candidates, q))]
@@ -173,7 +173,7 @@ def evaluate_test(cfg: TrainConfig, model_dir: str | Path | None = None) -> dict
     policy = cfg.missing_score
     table = ScoreTable.from_config(cfg.test_sources, ds, policy, queries)
     model_dir = Path(model_dir or Path(cfg.output_dir) / "best")
-    ce = CrossEncoderModel(model_dir, device=cfg.device)
+    ce = CrossEncoderModel(model_dir, device=cfg.device, threads=cfg.threads)
     cand = cfg.candidates if cfg.candidates in cfg.test_sources else next(iter(cfg.test_sources))
     qids = [q for q in queries if q in table.runs[cand]]
     rs = RerankSet(ce, qids, queries, table, cand, cfg.test_depth, corpus, qrels, ds.rel_level)

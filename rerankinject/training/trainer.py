@@ -78,14 +78,7 @@ class Trainer:
         self.precision = self._precision(cfg.precision)
         self._rendered = self._render_all(table)
         self._tok_cache: dict[tuple[str, str], list[int]] = {}
-        model = ce.model
-        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
-        groups = [
-            {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
-             "weight_decay": cfg.weight_decay},
-            {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
-        ]
-        self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
+        self.optimizer = torch.optim.AdamW(self._param_groups(ce.model), lr=cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         self.state: dict[str, Any] = {"step": 0, "epoch": 0, "position": 0, "best_score": None, "best_step": None,
@@ -103,6 +96,22 @@ class Trainer:
         if wanted != "fp32" and not cuda:
             raise ValueError(f"precision {wanted} needs CUDA (training on {self.device}); use fp32 or auto")
         return wanted
+
+    def _param_groups(self, model: Any) -> list[dict[str, Any]]:
+        """AdamW groups: no weight decay on biases and norms; ``head_lr`` for head and pooler; frozen embeddings."""
+        cfg = self.cfg
+        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+        head_keys = ("classifier", "pooler")
+        groups: dict[tuple[bool, bool], list[Any]] = {}
+        for n, p in model.named_parameters():
+            if cfg.freeze_embeddings and "word_embeddings" in n:
+                p.requires_grad_(False)
+                continue
+            key = (any(k in n for k in head_keys), any(k in n for k in no_decay))
+            groups.setdefault(key, []).append(p)
+        return [{"params": ps, "weight_decay": 0.0 if nd else cfg.weight_decay,
+                 "lr": (cfg.head_lr or cfg.lr) if head else cfg.lr}
+                for (head, nd), ps in sorted(groups.items())]
 
     def _lr_factor(self, step: int) -> float:
         if self.warmup_steps and step < self.warmup_steps:
@@ -181,8 +190,8 @@ class Trainer:
             logits = self.ce.model(**tensors).logits[:, 0]
         logits = logits.float()
         s_pos, s_neg = logits[: len(batch)], logits[len(batch):]
-        if self.cfg.loss == "bce":
-            return pair_loss("bce", s_pos, s_neg)
+        if self.cfg.loss in ("bce", "pairwise"):
+            return pair_loss(self.cfg.loss, s_pos, s_neg)
         t_pos = torch.tensor([p.t_pos for p in batch], dtype=torch.float32, device=self.device)
         t_neg = torch.tensor([p.t_neg for p in batch], dtype=torch.float32, device=self.device)
         if self.cfg.loss == "bm25added":

@@ -1,0 +1,242 @@
+"""Build the results tables and plots of docs/results.md from the run files the experiment scripts wrote.
+
+    python scripts/results_table.py [--results runs/results] [--doc docs/results.md]
+
+Every number comes from a TREC run under ``runs/results/<data set>/`` evaluated with rerankinject.evaluate
+(the same code as ``python -m rerankinject.evaluate``): nDCG@10, MRR@10, MAP, R@100, and a two-sided paired t-test
+against CAT with Bonferroni correction (``†``). Rows whose run file is missing are listed as "not run". Wall times
+come from ``runs/results/times.tsv`` (written by ``timed`` in scripts/experiments/common.sh) and the trainers'
+``trainer_state.json``. The generated part of the document lies between the ``tables:begin``/``tables:end``
+markers; the text around them is kept. Plots (PNG) go to docs/: per-query nDCG@10 of BM25CAT minus CAT, and
+nDCG@10 against re-ranking cost (depth k of the BM25 top-100 that is re-ranked; a cross-encoder scores each pair
+alone, so the depth-k run is the depth-100 scores of the top k, the rest in BM25 order).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rerankinject.datasets import load_dataset  # noqa: E402
+from rerankinject.evaluate import compare_runs, evaluate_run  # noqa: E402
+from rerankinject.runs import RunRecord, read_run  # noqa: E402
+
+logger = logging.getLogger("results_table")
+
+MEASURES = ("nDCG@10", "MRR@10", "MAP", "R@100")
+BEGIN, END = "<!-- tables:begin -->", "<!-- tables:end -->"
+
+REFERENCE_ROWS = [
+    ("BM25", "bm25.trec", "first stage: Anserini BM25 (k1 0.9, b 0.4) over the full MS MARCO corpus (official run)"),
+    ("BM25 (local index)", "bm25-local.trec", "the same candidates scored by our Lucene index over the 43k MS MARCO "
+                                              "passages in the shared data (the BM25 that the MS MARCO models see)"),
+    ("TAS-B", "tasb.trec", "reference dense run (full corpus)"),
+    ("SPLADE++ ED", "spladepp.trec", "reference learned-sparse run (full corpus)"),
+]
+MSMARCO_ROWS = [
+    ("CAT", "msmarco-cat.trec", "MiniLM-L6 CE trained MS MARCO-style, no injection"),
+    ("BM25CAT", "msmarco-bm25cat.trec", "same training, BM25 of the local index injected as text"),
+    ("interpolation BM25 + CAT", "msmarco-interp.trec", "min-max per query, alpha tuned on the other DL year"),
+]
+FOLD_ROWS = [
+    ("CAT", "fold-cat.trec", "trained on the other DL year only"),
+    ("BM25CAT", "fold-bm25cat.trec", "BM25 injected"),
+    ("DPRCAT", "fold-dprcat.trec", "TAS-B score injected (query minimum where TAS-B lacks the candidate)"),
+    ("BM25DPRCAT", "fold-bm25dprcat.trec", "BM25 and TAS-B injected"),
+    ("bm25added", "fold-bm25added.trec", "Margin-MSE on (3 x ensemble teacher + 10 x BM25/50) / 4, CAT input"),
+]
+SCIFACT_ROWS = [
+    ("BM25", "bm25.trec", "Anserini BM25 (k1 0.9, b 0.4), full SciFact corpus"),
+    ("dense (MiniLM)", "dense.trec", "all-MiniLM-L6-v2, faiss flat, full corpus"),
+    ("hybrid", "hybrid.trec", "min-max interpolation, alpha 0.45 tuned on train"),
+    ("CAT", "cat.trec", "trained on SciFact train, BM25 top-100 re-ranked"),
+    ("BM25CAT", "bm25cat.trec", "trained on SciFact train, BM25 top-100 re-ranked"),
+    ("CAT (MS MARCO, zero-shot)", "msmarco-cat.trec", "the DL models, BM25 top-20 re-ranked"),
+    ("BM25CAT (MS MARCO, zero-shot)", "msmarco-bm25cat.trec", "the DL models, BM25 top-20 re-ranked"),
+]
+TABLES = {
+    "dl19-msmarco": ("dl19", "TREC DL 2019 (43 judged queries): MS MARCO-style training, BM25 top-100 re-ranked",
+                     REFERENCE_ROWS + MSMARCO_ROWS),
+    "dl20-msmarco": ("dl20", "TREC DL 2020 (54 judged queries): MS MARCO-style training, BM25 top-100 re-ranked",
+                     REFERENCE_ROWS + MSMARCO_ROWS),
+    "dl19-fold": ("dl19", "TREC DL 2019: models trained on DL20 only", REFERENCE_ROWS[:1] + FOLD_ROWS),
+    "dl20-fold": ("dl20", "TREC DL 2020: models trained on DL19 only", REFERENCE_ROWS[:1] + FOLD_ROWS),
+    "scifact": ("scifact", "SciFact test (300 queries): full pipeline", SCIFACT_ROWS),
+}
+QRELS = {"dl19": "dl19", "dl20": "dl20", "scifact": "scifact-test"}
+
+
+def _fmt(v: float, p: float | None) -> str:
+    return f"{v:.4f}" + ("†" if p is not None and p < 0.05 else "")
+
+
+def table(key: str, res: Path) -> tuple[str, dict]:
+    """The Markdown table ``key`` of :data:`TABLES` and its loaded runs ``{row: run}``."""
+    folder, title, rows = TABLES[key]
+    ds = load_dataset(QRELS[folder])
+    qrels, level = ds.qrels(), ds.rel_level
+    present = {label: read_run(res / folder / f) for label, f, _ in rows if (res / folder / f).is_file()}
+    lines = [f"### {title}", ""]
+    if not present:
+        return "\n".join(lines + ["(no run files yet)", ""]), present
+    baseline = "CAT" if "CAT" in present else None
+    results = {c.name: c for c in compare_runs(present, qrels, level, baseline, MEASURES)}
+    lines += ["| run | " + " | ".join(MEASURES) + " | what |", "|---" * (len(MEASURES) + 2) + "|"]
+    for label, _file, what in rows:
+        if label not in results:
+            lines.append(f"| {label} | " + " | ".join("-" for _ in MEASURES) + f" | not run ({what}) |")
+            continue
+        c = results[label]
+        cells = [_fmt(c.means[m], (c.p_values or {}).get(m)) for m in MEASURES]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {what} |")
+    if baseline:
+        n = len(present) - 1
+        lines.append("")
+        lines.append(f"† two-sided paired t-test against CAT over the {len(qrels)} judged queries, Bonferroni-"
+                     f"corrected for the {n} runs compared, p < 0.05. Binary measures at grade >= {level}.")
+    lines.append("")
+    return "\n".join(lines), present
+
+
+def depth_cut(first: dict, reranked: dict, k: int) -> dict:
+    """The run a depth-``k`` re-ranking gives: the top k of ``first`` ordered by the re-ranked scores, then the rest."""
+    out = {}
+    for q, recs in first.items():
+        top = [r.doc_id for r in recs[:k]]
+        ce = {r.doc_id: r.score for r in reranked.get(q, [])}
+        order = sorted(top, key=lambda d: (-ce[d], d)) + [r.doc_id for r in recs[k:]]
+        out[q] = [RunRecord(q, d, float(len(order) - i)) for i, d in enumerate(order)]
+    return out
+
+
+def read_times(res: Path) -> list[dict]:
+    path = res / "times.tsv"
+    if not path.is_file():
+        return []
+    with open(path) as fh:
+        return [dict(zip(("job", "seconds", "machine", "date"), row, strict=False))
+                for row in csv.reader(fh, delimiter="\t") if row]
+
+
+def seconds_per_pair(times: list[dict], job: str, pairs: int) -> float | None:
+    rows = [t for t in times if t["job"] == job]
+    return float(rows[-1]["seconds"]) / pairs if rows else None
+
+
+def plots(loaded: dict, res: Path, docs: Path, times: list[dict]) -> list[str]:
+    """Write the PNG plots; returns their file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    sets = [n for n in ("dl19-msmarco", "dl20-msmarco", "dl19-fold", "dl20-fold", "scifact")
+            if {"CAT", "BM25CAT"} <= set(loaded.get(n, {}))]
+    if sets:
+        fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets), 3.6), squeeze=False)
+        for ax, name in zip(axes[0], sets, strict=True):
+            ds = load_dataset(QRELS[TABLES[name][0]])
+            pq = {lab: compare_runs({lab: loaded[name][lab]}, ds.qrels(), ds.rel_level, None, ["nDCG@10"])[0]
+                  .per_query["nDCG@10"] for lab in ("CAT", "BM25CAT")}
+            diffs = sorted((pq["BM25CAT"][q] - pq["CAT"][q] for q in pq["CAT"]), reverse=True)
+            ax.bar(range(len(diffs)), diffs, color=["tab:green" if d > 0 else "tab:red" for d in diffs])
+            ax.axhline(0, color="black", lw=0.6)
+            wins, losses = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
+            ax.set_title(f"{name}: BM25CAT - CAT ({wins} up, {losses} down)")
+            ax.set_xlabel("query (sorted)")
+            ax.set_ylabel("nDCG@10 difference")
+        fig.tight_layout()
+        fig.savefig(docs / "results_per_query.png", dpi=110)
+        plt.close(fig)
+        made.append("results_per_query.png")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    drew = False
+    for name in ("dl19", "dl20"):
+        runs = loaded.get(f"{name}-msmarco", {})
+        if "BM25" not in runs:
+            continue
+        ds = load_dataset(QRELS[name])
+        first = {q: recs for q, recs in runs["BM25"].items()}
+        n_pairs = sum(min(100, len(r)) for r in first.values())
+        for lab, style in (("CAT", "--"), ("BM25CAT", "-")):
+            if lab not in runs:
+                continue
+            spp = seconds_per_pair(times, f"rerank-{name}-msmarco-{lab.lower()}", n_pairs)
+            if spp is None:
+                continue
+            xs, ys = [], []
+            for k in (0, 5, 10, 20, 30, 50, 100):
+                xs.append(k * spp)
+                ys.append(evaluate_run(depth_cut(first, runs[lab], k), ds.qrels(), ds.rel_level,
+                                       ["nDCG@10"])["nDCG@10"])
+            ax.plot(xs, ys, style, marker="o", label=f"{name} {lab}")
+            drew = True
+    if drew:
+        ax.set_xlabel("re-ranking seconds per query (depth k = 0, 5, 10, 20, 30, 50, 100; this CPU)")
+        ax.set_ylabel("nDCG@10")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(docs / "results_cost.png", dpi=110)
+        made.append("results_cost.png")
+    plt.close(fig)
+    return made
+
+
+def training_rows(root: Path) -> list[str]:
+    """One row per trained model: steps, training seconds, best validation nDCG@10."""
+    out = []
+    for state in sorted((root / "runs" / "train").glob("*/checkpoint/trainer_state.json")):
+        st = json.loads(state.read_text())
+        name = state.parent.parent.name
+        curve = [f"{e['step']}: {e['nDCG@10']:.4f}" for e in st.get("evaluations", [])]
+        out.append(f"| {name} | {st['step']} | {st['seconds'] / 60:.1f} | {st.get('best_score') or 0:.4f} "
+                   f"(step {st.get('best_step')}) | {', '.join(curve)} |")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--results", default=str(ROOT / "runs" / "results"))
+    p.add_argument("--doc", default=str(ROOT / "docs" / "results.md"))
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    res, doc = Path(args.results), Path(args.doc)
+    parts, loaded = [BEGIN, "", "_Generated by `python scripts/results_table.py` from the run files in runs/results; "
+                              "do not edit between the markers._", ""], {}
+    for name in TABLES:
+        text, present = table(name, res)
+        parts.append(text)
+        loaded[name] = present
+    times = read_times(res)
+    made = plots(loaded, res, doc.parent, times)
+    parts += [f"![{m}]({m})" for m in made] + [""]
+    rows = training_rows(ROOT)
+    if rows:
+        parts += ["### Training", "", "| model | steps | minutes | best validation nDCG@10 | validation curve |",
+                  "|---|---|---|---|---|", *rows, ""]
+    if times:
+        parts += ["### Wall times", "", "| job | seconds | machine | finished (UTC) |", "|---|---|---|---|"]
+        parts += [f"| {t['job']} | {t['seconds']} | {t['machine']} | {t['date']} |" for t in times] + [""]
+    parts.append(END)
+    generated = "\n".join(parts)
+    text = doc.read_text() if doc.is_file() else f"# Results\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{doc}: missing the {BEGIN} / {END} markers")
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    doc.write_text(head + generated + tail)
+    logger.info("wrote %s (%d plots)", doc, len(made))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

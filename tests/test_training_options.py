@@ -1,0 +1,104 @@
+"""Training options added for MS MARCO-style training: the pairwise loss, a head learning rate, frozen word
+embeddings, local data sets (dataset.json) and exact BM25 re-scoring of a run with another index."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from rerankinject.datasets import is_dataset, load_dataset, resolve_qrels, resolve_topics
+from rerankinject.errors import DataError
+from rerankinject.training.config import TrainConfig
+from rerankinject.training.data import Pair, ScoreTable
+from rerankinject.training.losses import pair_loss, pairwise_loss
+from rerankinject.training.msmarco import strip_no_title
+from tests._ce_util import make_tiny_bert
+
+
+def test_pairwise_loss_is_softplus_of_the_margin():
+    s_pos, s_neg = torch.tensor([2.0, 0.0]), torch.tensor([1.0, 3.0])
+    expect = (math.log(1 + math.exp(1.0 - 2.0)) + math.log(1 + math.exp(3.0))) / 2
+    assert pairwise_loss(s_pos, s_neg).item() == pytest.approx(expect, rel=1e-6)
+    assert pair_loss("pairwise", s_pos, s_neg).item() == pytest.approx(expect, rel=1e-6)
+    with pytest.raises(ValueError, match="same shape"):
+        pairwise_loss(s_pos, s_neg[:1])
+
+
+def test_config_accepts_pairwise_without_teacher_and_checks_head_lr():
+    TrainConfig(dataset="dl20", sources={"bm25": "bm25"}, loss="pairwise").validate()
+    with pytest.raises(DataError, match="head_lr: must be > 0"):
+        TrainConfig(dataset="dl20", sources={"bm25": "bm25"}, head_lr=0.0).validate()
+
+
+def test_head_lr_and_frozen_embeddings(tmp_path):
+    from rerankinject.cross_encoder import CrossEncoderModel
+    from rerankinject.formats import Document
+    from rerankinject.training.trainer import Trainer
+
+    ce = CrossEncoderModel(make_tiny_bert(tmp_path / "tiny"), device="cpu")
+    before = {n: p.detach().clone() for n, p in ce.model.named_parameters()}
+    corpus = {f"d{i}": Document(f"d{i}", "", f"passage number {i} about topic {i % 3}") for i in range(6)}
+    queries = {"q1": "topic one", "q2": "topic two"}
+    pairs = [Pair("q1", "d1", "d0"), Pair("q1", "d4", "d2"), Pair("q2", "d2", "d3"), Pair("q2", "d5", "d0")]
+    table = ScoreTable({"bm25": {"q1": {f"d{i}": float(i) for i in range(6)},
+                                 "q2": {f"d{i}": float(i) for i in range(6)}}})
+    cfg = TrainConfig(dataset="x", sources={"bm25": "x"}, loss="pairwise", lr=1e-3, head_lr=1e-2,
+                      freeze_embeddings=True, warmup_steps=0, max_steps=3, batch_size=2, eval_steps=100,
+                      log_steps=1, output_dir=str(tmp_path / "out")).validate()
+    trainer = Trainer(cfg, ce, pairs, queries, corpus, table, val_set=None)
+    lrs = sorted({g["lr"] for g in trainer.optimizer.param_groups})
+    assert lrs == [1e-3, 1e-2]
+    head = {id(p) for n, p in ce.model.named_parameters() if "classifier" in n or "pooler" in n}
+    for g in trainer.optimizer.param_groups:
+        assert all((id(p) in head) == (g["lr"] == 1e-2) for p in g["params"])
+    trainer.train()
+    after = dict(ce.model.named_parameters())
+    for n, p in after.items():
+        changed = not torch.equal(p.detach(), before[n])
+        assert changed == ("word_embeddings" not in n), n
+    assert (tmp_path / "out" / "best" / "config.json").is_file()
+
+
+def test_local_dataset_folder(tmp_path):
+    folder = tmp_path / "local"
+    folder.mkdir()
+    (folder / "queries.tsv").write_text("1\tfirst query\n2\tsecond query\n")
+    (folder / "qrels.txt").write_text("1 0 a 1\n2 0 b 1\n")
+    (folder / "collection.tsv").write_text("a\ttext a\nb\ttext b\n")
+    (folder / "dataset.json").write_text(json.dumps({"topics": "queries.tsv", "qrels": "qrels.txt",
+                                                     "corpus": "collection.tsv", "rel_level": 1}))
+    ds = load_dataset(str(folder))
+    assert ds.name == "local" and ds.topics() == {"1": "first query", "2": "second query"}
+    assert ds.qrels() == {"1": {"a": 1}, "2": {"b": 1}} and ds.corpus_path.name == "collection.tsv"
+    assert is_dataset(str(folder)) and not is_dataset(str(tmp_path))
+    assert resolve_topics(str(folder)) == ds.topics() and resolve_qrels(str(folder)) == ds.qrels()
+    with pytest.raises(DataError, match="has no run 'bm25'"):
+        ds.run_path("bm25")
+    (folder / "dataset.json").write_text(json.dumps({"topics": "queries.tsv", "qrelz": "x"}))
+    with pytest.raises(DataError, match=r"dataset\.json: unknown key\(s\) \['qrelz'\]"):
+        load_dataset(str(folder))
+    (folder / "dataset.json").write_text("{\n  bad")
+    with pytest.raises(DataError, match=r"dataset\.json:2: invalid JSON"):
+        load_dataset(str(folder))
+
+
+def test_strip_no_title():
+    assert strip_no_title("- Adjective preventive") == "Adjective preventive"
+    assert strip_no_title("William Bradford, Governor - text") == "William Bradford, Governor - text"
+
+
+def test_rescore_run_gives_this_index_scores(scifact_lucene):
+    from rerankinject.bm25 import BM25Searcher
+    from rerankinject.runs import RunRecord
+
+    s = BM25Searcher(scifact_lucene)
+    q = "0-dimensional biomaterials show inductive properties"
+    hits = s.search(q, k=20)
+    shuffled = [RunRecord("7", h.docid, 100.0 - i) for i, h in enumerate(reversed(hits))]
+    out = s.rescore_run({"7": shuffled}, {"7": q}, progress=False)
+    assert [(r.doc_id, r.score) for r in out["7"]] == [(h.docid, h.score) for h in hits]
+    with pytest.raises(DataError, match="query '8' of the run is not in the topics"):
+        s.rescore_run({"8": shuffled}, {"7": q}, progress=False)
