@@ -8,7 +8,6 @@ optionally under fp16/bf16 autocast. Raw logits are returned as Python floats (f
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,6 +17,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from .errors import DataError
+from .fileio import read_json
 from .injection import InjectionRecipe, InputBuilder, recipe_for_variant
 
 __all__ = ["CrossEncoderModel", "pick_device", "pad_batch", "DEFAULT_INIT_MODEL", "default_workers", "map_batches"]
@@ -117,7 +117,8 @@ class CrossEncoderModel:
         max_length: override the recipe's max_length.
         backend: ``torch`` (default), or on CPU ``onnx`` (ONNX Runtime, fused attention, fp32) or ``onnx-int8``
             (dynamic int8 quantisation); see :mod:`rerankinject.onnx_backend`. The same token ids go through every
-            backend; ONNX paths do not load the torch weights (``self.model`` is None).
+            backend; ONNX paths do not load the torch weights (``self.model`` is None). ``onnx-int8-full`` also
+            quantises the FFN output projections (faster, less faithful).
         threads: CPU threads in all (default: the physical cores, ``os.cpu_count()`` here).
         workers: batches scored concurrently, each on ``threads // workers`` intra-op threads (default: one per
             thread on CPU, 1 on CUDA); see :func:`default_workers`.
@@ -135,10 +136,9 @@ class CrossEncoderModel:
         config = self.model_dir / "config.json"
         if not config.is_file():
             raise DataError(f"not a Hugging Face model folder (no config.json): {self.model_dir}")
-        try:
-            cfg = json.loads(config.read_text())
-        except json.JSONDecodeError as e:
-            raise DataError(f"{config}:{e.lineno}: invalid JSON: {e.msg}") from None
+        cfg = read_json(config)
+        if not isinstance(cfg, dict):
+            raise DataError(f"{config}:1: expected a JSON object")
         stored = InjectionRecipe.load(self.model_dir)
         if recipe is not None and stored is not None and recipe.to_dict() != stored.to_dict():
             raise DataError(f"{self.model_dir} was trained with injection recipe {stored.variant} "
@@ -176,8 +176,8 @@ class CrossEncoderModel:
         else:
             from .onnx_backend import OnnxScorer
 
-            self.onnx = OnnxScorer(self.model_dir, quantize=backend == "onnx-int8", threads=threads,
-                                   pad_id=self.pad_id, workers=self.workers)
+            self.onnx = OnnxScorer(self.model_dir, quantize=backend.startswith("onnx-int8"), threads=threads,
+                                   pad_id=self.pad_id, workers=self.workers, full_int8=backend == "onnx-int8-full")
         if dtype == "auto":
             dtype = "bf16" if self.device.startswith("cuda") and torch.cuda.is_bf16_supported() else "fp32"
         if dtype not in ("fp32", "fp16", "bf16"):

@@ -389,15 +389,12 @@ def load_local_dataset(folder: str | os.PathLike) -> Dataset:
     Raises:
         DataError: no ``dataset.json``, invalid JSON, or an unknown key (the message names the file).
     """
-    import json
+    from .fileio import read_json
 
     spec_path = Path(folder) / LOCAL_SPEC
     if not spec_path.is_file():
         raise DataError(f"not a local data set: {spec_path} does not exist")
-    try:
-        data = json.loads(spec_path.read_text())
-    except json.JSONDecodeError as e:
-        raise DataError(f"{spec_path}:{e.lineno}: invalid JSON: {e.msg}") from None
+    data = read_json(spec_path)
     known = {f.name for f in dataclasses.fields(DatasetSpec)}
     if not isinstance(data, dict) or set(data) - known:
         bad = sorted(set(data) - known) if isinstance(data, dict) else type(data).__name__

@@ -13,7 +13,7 @@ from typing import IO
 
 from .errors import DataError
 
-__all__ = ["open_text", "atomic_write", "require_file", "replace_dir"]
+__all__ = ["open_text", "atomic_write", "require_file", "replace_dir", "read_json"]
 
 
 def require_file(path: str | os.PathLike, what: str = "file") -> Path:
@@ -22,6 +22,17 @@ def require_file(path: str | os.PathLike, what: str = "file") -> Path:
     if not p.is_file():
         raise DataError(f"{what} not found: {p}" + (" (it is a directory)" if p.is_dir() else ""))
     return p
+
+
+def read_json(path: str | os.PathLike) -> object:
+    """Parse a JSON file; invalid JSON raises :class:`DataError` naming the file and line."""
+    import json
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
 
 
 def open_text(path: str | os.PathLike, what: str = "file") -> IO[str]:

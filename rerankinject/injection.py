@@ -330,12 +330,9 @@ class InjectionRecipe:
         if not path.is_file():
             return None
         from .errors import DataError
+        from .fileio import read_json
 
-        text = path.read_text(encoding="utf-8")
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
+        d = read_json(path)
         if not isinstance(d, dict):
             raise DataError(f"{path}:1: expected a JSON object")
         try:
@@ -344,7 +341,7 @@ class InjectionRecipe:
             msg = str(e)
             for key in d:
                 if repr(key) in msg or f"'{key}'" in msg:
-                    for lineno, line in enumerate(text.splitlines(), 1):
+                    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
                         if f'"{key}"' in line:
                             msg = msg.replace(f"{path}:", f"{path}:{lineno}:", 1)
                             break

@@ -28,7 +28,18 @@ __all__ = ["OnnxScorer", "export_onnx", "BACKENDS"]
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("torch", "onnx", "onnx-int8", "onnx-int8-full")
+"""``onnx-int8`` keeps each layer's FFN output projection in fp32 (faithful rankings); ``onnx-int8-full`` quantises
+every MatMul and attention (faster, less faithful on trained models with wide logits: docs/performance.md)."""
+
+
+def _ffn_output_matmuls(path: Path) -> list[str]:
+    """Names of the FFN down-projection MatMuls (``.../output/dense/MatMul``, not the attention output)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return [n.name for n in graph.node if n.op_type == "MatMul" and n.name.endswith("/output/dense/MatMul")
+            and "/attention/" not in n.name]
 
 
 def _weights_hash(model_dir: Path) -> str:
@@ -57,8 +68,15 @@ def _cache_dir(model_dir: Path) -> Path:
 
 
 def export_onnx(model_dir: str | os.PathLike, quantize: bool = False, cache_dir: str | os.PathLike | None = None,
-                opset: int = 17) -> Path:
+                opset: int = 17, full_int8: bool = False) -> Path:
     """Export (once) a sequence-classification checkpoint to an optimised ONNX graph; optionally int8.
+
+    Args:
+        model_dir: the checkpoint folder.
+        quantize: dynamic int8 (per-channel weights); the FFN output projections stay fp32 unless ``full_int8``.
+        cache_dir: where the graphs go (default: ``<model_dir>/onnx`` or the user cache).
+        opset: ONNX opset of the export.
+        full_int8: quantise every MatMul and attention.
 
     Returns:
         The path of the ``.onnx`` file (reused when already exported for the same weights).
@@ -74,7 +92,7 @@ def export_onnx(model_dir: str | os.PathLike, quantize: bool = False, cache_dir:
     out_dir.mkdir(parents=True, exist_ok=True)
     key = _weights_hash(model_dir)
     fused = out_dir / f"model-{key}.fp32.onnx"
-    target = out_dir / f"model-{key}.int8.onnx" if quantize else fused
+    target = (out_dir / f"model-{key}.{'int8-full' if full_int8 else 'int8-ffnfp32'}.onnx") if quantize else fused
     if target.is_file():
         return target
     if not fused.is_file():
@@ -103,8 +121,9 @@ def export_onnx(model_dir: str | os.PathLike, quantize: bool = False, cache_dir:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         tmp = target.with_suffix(".tmp.onnx")
+        keep = [] if full_int8 else _ffn_output_matmuls(fused)
         quantize_dynamic(str(fused), str(tmp), per_channel=True, weight_type=QuantType.QInt8,
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+                         nodes_to_exclude=keep, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
         os.replace(tmp, target)
         logger.info("quantised %s", target)
     return target
@@ -115,7 +134,7 @@ class OnnxScorer:
 
     Args:
         model_dir: the checkpoint folder (the same one the torch backend loads).
-        quantize: use the dynamic int8 graph.
+        quantize: use the dynamic int8 graph (FFN output projections in fp32 unless ``full_int8``).
         threads: CPU threads in all (default: all cores).
         pad_id: the tokenizer's pad token id.
         workers: batches run concurrently (one session, thread-safe ``run``), each on ``threads // workers``
@@ -123,12 +142,12 @@ class OnnxScorer:
     """
 
     def __init__(self, model_dir: str | os.PathLike, quantize: bool = False, threads: int | None = None,
-                 pad_id: int = 0, workers: int = 1):
+                 pad_id: int = 0, workers: int = 1, full_int8: bool = False):
         import onnxruntime as ort
 
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
-        self.path = export_onnx(model_dir, quantize=quantize)
+        self.path = export_onnx(model_dir, quantize=quantize, full_int8=full_int8)
         self.workers = workers
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None,
                    help="CPU batches scored at once, each on threads/workers intra-op threads (default: one per "
                         "thread; 1 = one batch on all threads)")
+    p.add_argument("--group-pairs", type=int, default=2048,
+                   help="score consecutive queries together until this many pairs (length-sorted across queries; "
+                        "default 2048; 1 = query by query). Groups depend only on the run, so --resume stays "
+                        "byte-identical; shard runs group within the shard (byte-identical merges: 1)")
     p.add_argument("--max-length", type=int, default=None, help="override the recipe's max input length")
     p.add_argument("--missing", choices=MISSING_POLICIES, default="error",
                    help="a candidate without a source score and no scorer: error (default) or the run minimum")
@@ -127,7 +131,8 @@ def _job_config(args: argparse.Namespace, sources: Mapping[str, str]) -> dict[st
             "depth": args.depth, "batch_size": args.batch_size, "device": args.device, "dtype": args.dtype,
             "backend": args.backend, "max_length": args.max_length, "missing": args.missing,
             "bm25_index": job_path(args.bm25_index),
-            "tag": args.tag, "shard": args.shard}
+            "tag": args.tag, "shard": args.shard, "group_pairs": args.group_pairs, "workers": args.workers,
+            "threads": args.threads}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -138,10 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--depth must be >= 1, got {args.depth}")
     if args.batch_size < 1:
         parser.error(f"--batch-size must be >= 1, got {args.batch_size}")
-    for flag in ("threads", "workers"):
+    for flag in ("threads", "workers", "group_pairs"):
         value = getattr(args, flag)
         if value is not None and value < 1:
-            parser.error(f"--{flag} must be >= 1, got {value}")
+            parser.error(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
     if args.max_length is not None and args.max_length < 16:
         parser.error(f"--max-length must be >= 16, got {args.max_length}")
     try:
@@ -158,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reranker = ScoreInjectReranker(args.model, device=args.device, batch_size=args.batch_size,
                                        missing=args.missing, max_length=args.max_length, dtype=args.dtype,
                                        progress=True, scorers=None, backend=args.backend, threads=args.threads,
-                                       workers=args.workers)
+                                       workers=args.workers, group_pairs=args.group_pairs)
         needed = reranker.sources
         logger.info("checkpoint %s: recipe %s (injects %s)", args.model, reranker.recipe.variant,
                     ", ".join(needed) or "no scores")
@@ -190,8 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 logger.info("resuming: %d of %d queries already re-ranked", len(qids) - len(todo), len(qids))
             n_pairs = sum(min(args.depth, len(run[q])) for q in todo)
             t1 = time.perf_counter()
-            for qid, recs in reranker.iter_rerank_run({q: run[q] for q in todo}, topics, corpus, sources,
-                                                      depth=args.depth):
+            done = set(qids) - set(todo)  # still passed in: the scoring groups stay those of an uninterrupted run
+            for qid, recs in reranker.iter_rerank_run({q: run[q] for q in qids}, topics, corpus, sources,
+                                                      depth=args.depth, skip=done):
                 ckpt.add(qid, recs)  # durable per query: a kill loses at most the query being scored
             seconds = time.perf_counter() - t1
             ckpt.finish(args.tag or Path(args.model).name.replace(" ", "_") or "rerank")

@@ -27,7 +27,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from tqdm.auto import tqdm
@@ -135,17 +135,23 @@ class ScoreInjectReranker:
             (dynamic int8; CPU). All score the same token ids; see ``docs/performance.md`` for speed and fidelity.
         threads: CPU threads for scoring (default: all cores).
         workers: batches scored concurrently on CPU (default: one per thread; 1 = one batch on all threads).
+        group_pairs: :meth:`iter_rerank_run` scores the pairs of consecutive queries together until at least this
+            many are collected (batches then are length-sorted across queries and full; queries are still yielded
+            one by one). 1 scores query by query.
     """
 
     def __init__(self, model_dir: str | os.PathLike | None = None, device: str | None = None, batch_size: int = 32,
                  missing: str = "error", scorers: Mapping[str, Scorer] | None = None,
                  max_length: int | None = None, dtype: str = "auto", progress: bool = False,
                  model: CrossEncoderModel | None = None, backend: str = "torch", threads: int | None = None,
-                 workers: int | None = None):
+                 workers: int | None = None, group_pairs: int = 2048):
         if missing not in MISSING_POLICIES:
             raise ValueError(f"missing must be one of {', '.join(MISSING_POLICIES)}, got {missing!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if group_pairs < 1:
+            raise ValueError(f"group_pairs must be >= 1, got {group_pairs}")
+        self.group_pairs = group_pairs
         if model is None:
             if model_dir is None:
                 raise ValueError("give model_dir or a loaded model")
@@ -254,13 +260,21 @@ class ScoreInjectReranker:
         """
         if not candidates:
             return []
+        return self.model.predict(self.build_inputs(query, candidates, query_id, floors, scorers),
+                                  batch_size=self.batch_size)
+
+    def build_inputs(self, query: str, candidates: Sequence[Candidate], query_id: str = "q",
+                     floors: Mapping[str, float] | None = None,
+                     scorers: Mapping[str, Scorer] | None = None) -> list[tuple[list[int], list[int]]]:
+        """The model inputs ``(input_ids, token_type_ids)`` of the candidates (scores filled, rendered, tokenised)."""
+        if not candidates:
+            return []
         ids = [c.doc_id for c in candidates]
         if len(set(ids)) != len(ids):
             raise DataError(f"query {query_id!r}: a doc id appears twice among the candidates")
         raw = self._fill_scores(query, query_id, candidates, floors, scorers)
         rendered = self.recipe.render_query(raw, ids) if self.sources else [{} for _ in ids]
-        inputs = self.model.builder.encode(query, [c.text for c in candidates], rendered)
-        return self.model.predict(inputs, batch_size=self.batch_size)
+        return self.model.builder.encode(query, [c.text for c in candidates], rendered)
 
     @staticmethod
     def as_candidate(item: Any, source: str | None = None, searcher: Any = None) -> Candidate:
@@ -333,8 +347,16 @@ class ScoreInjectReranker:
     # --- runs -----------------------------------------------------------------------------------------------
     def iter_rerank_run(self, run: Mapping[str, Sequence[RunRecord]], topics: Mapping[str, str],
                         corpus: Mapping[str, Any], sources: Mapping[str, Any] | None = None,
-                        depth: int | None = None) -> Iterator[tuple[str, list[RunRecord]]]:
-        """Yield ``(query id, re-ranked records)`` one query at a time (streaming; see :meth:`rerank_run`)."""
+                        depth: int | None = None,
+                        skip: Collection[str] = ()) -> Iterator[tuple[str, list[RunRecord]]]:
+        """Yield ``(query id, re-ranked records)`` one query at a time (streaming; see :meth:`rerank_run`).
+
+        Consecutive queries are scored together in groups of at least ``group_pairs`` pairs (one length-sorted
+        :meth:`CrossEncoderModel.predict` call: full batches, little padding). Group boundaries depend only on the
+        run (query order and candidate counts), so passing the queries already done as ``skip`` (on resume)
+        reproduces the same groups: a group whose queries are all skipped is not scored, skipped queries are not
+        yielded, and no score depends on where a job was interrupted.
+        """
         sources = dict(sources or {})
         self.check_sources(sources)
         extra = sorted(set(sources) - set(self.sources))
@@ -345,24 +367,50 @@ class ScoreInjectReranker:
         missing_q = [q for q in run if q not in topics]
         if missing_q:
             raise DataError(f"run query id {missing_q[0]!r} is not in the topics ({len(missing_q)} such queries)")
-        with tqdm(total=len(run), desc="rerank", unit="q", disable=not self.progress, mininterval=2) as bar:
-            for qid, recs in run.items():
+        skip = set(skip)
+        span: list[tuple[str, list[RunRecord], int]] = []
+        pending = 0
+        with tqdm(total=len(set(run) - skip), desc="rerank", unit="q", disable=not self.progress,
+                  mininterval=2) as bar:
+            for n, (qid, recs) in enumerate(run.items(), 1):
                 recs = list(recs)
                 k = len(recs) if depth is None else min(depth, len(recs))
-                cands = []
-                for r in recs[:k]:
-                    doc = corpus.get(r.doc_id)
-                    if doc is None:
-                        raise DataError(f"run doc id {r.doc_id!r} (query {qid!r}) is not in the corpus")
-                    text = document_text(doc) if isinstance(doc, Document) else str(doc)
-                    scores = {s: by_source[s][qid][r.doc_id] for s in by_source
-                              if r.doc_id in by_source[s].get(qid, {})}
-                    cands.append(Candidate(r.doc_id, text, scores))
-                floors = {s: min(by_source[s][qid].values()) for s in by_source if by_source[s].get(qid)}
-                logits = self.score(topics[qid], cands, qid, floors)
-                ranked = sort_hits(RunRecord(qid, c.doc_id, s) for c, s in zip(cands, logits, strict=True))
-                yield qid, apply_depth(qid, ranked, recs[k:])
-                bar.update(1)
+                span.append((qid, recs, k))
+                pending += k
+                if pending >= self.group_pairs or n == len(run):
+                    for item in self._rerank_group(span, skip, topics, corpus, by_source):
+                        yield item
+                        bar.update(1)
+                    span, pending = [], 0
+
+    def _rerank_group(self, span: Sequence[tuple[str, list[RunRecord], int]], skip: Collection[str],
+                      topics: Mapping[str, str], corpus: Mapping[str, Any],
+                      by_source: Mapping[str, Mapping[str, Mapping[str, float]]]
+                      ) -> Iterator[tuple[str, list[RunRecord]]]:
+        """Score a group of queries in one predict call (unless all are skipped); yield those not skipped."""
+        if all(qid in skip for qid, _, _ in span):
+            return
+        built = []
+        for qid, recs, k in span:
+            cands = []
+            for r in recs[:k]:
+                doc = corpus.get(r.doc_id)
+                if doc is None:
+                    raise DataError(f"run doc id {r.doc_id!r} (query {qid!r}) is not in the corpus")
+                text = document_text(doc) if isinstance(doc, Document) else str(doc)
+                scores = {s: by_source[s][qid][r.doc_id] for s in by_source if r.doc_id in by_source[s].get(qid, {})}
+                cands.append(Candidate(r.doc_id, text, scores))
+            floors = {s: min(by_source[s][qid].values()) for s in by_source if by_source[s].get(qid)}
+            built.append((cands, self.build_inputs(topics[qid], cands, qid, floors)))
+        logits = self.model.predict([x for _, inputs in built for x in inputs], batch_size=self.batch_size)
+        at = 0
+        for (qid, recs, k), (cands, inputs) in zip(span, built, strict=True):
+            mine = logits[at:at + len(inputs)]
+            at += len(inputs)
+            if qid in skip:
+                continue
+            ranked = sort_hits(RunRecord(qid, c.doc_id, s) for c, s in zip(cands, mine, strict=True))
+            yield qid, apply_depth(qid, ranked, recs[k:])
 
     def rerank_run(self, run: Mapping[str, Sequence[RunRecord]], topics: Mapping[str, str],
                    corpus: Mapping[str, Any], sources: Mapping[str, Any] | None = None,

@@ -152,7 +152,7 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32, help="our batch size (default 32)")
     p.add_argument("--ce-batch-sizes", default="16,64,128", help="CrossEncoder batch sizes tried for its best")
-    p.add_argument("--systems", default="torch,onnx,onnx-int8",
+    p.add_argument("--systems", default="torch,onnx,onnx-int8,onnx-int8-full",
                    help="our backends to time, each BACKEND[:wN][:bM] (N concurrent batches, batch size M)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--json", help="write the summary here")
@@ -178,7 +178,8 @@ def main() -> int:
     ours = [s for s in args.systems.split(",") if s]
     for s in ours:
         if s.startswith("onnx"):
-            export_onnx(args.model, quantize=s.split(":")[0] == "onnx-int8")  # once, not timed
+            b = s.split(":")[0]
+            export_onnx(args.model, quantize=b.startswith("onnx-int8"), full_int8=b == "onnx-int8-full")  # not timed
     run, topics, corpus, dl = load_pairs(args.pairs)
     n = sum(len(v) for v in run.values())
 

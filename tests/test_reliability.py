@@ -148,13 +148,27 @@ def rerank_reference(rerank_setup, tmp_path_factory):
 
 
 def test_rerank_shards_merge_to_single_run(rerank_setup, rerank_reference, tmp_path):
+    """Query by query (--group-pairs 1) shard merges are byte-identical; grouped shards equal within 1e-5."""
     model, run = rerank_setup
-    shards = [tmp_path / f"s{i}.trec" for i in (1, 2)]
-    for i, path in enumerate(shards, 1):
-        assert rerank.main(_rerank_args(model, run, path, "--shard", f"{i}/2")) == 0
-    merged = tmp_path / "merged.trec"
-    assert merge.main(["--output", str(merged), "--tag", "bm25cat", *map(str, shards)]) == 0
-    assert merged.read_bytes() == rerank_reference.read_bytes()
+    single = tmp_path / "single.trec"
+    assert rerank.main(_rerank_args(model, run, single, "--group-pairs", "1")) == 0
+    for group in ("1", "2048"):
+        shards = [tmp_path / f"s{i}.{group}.trec" for i in (1, 2)]
+        for i, path in enumerate(shards, 1):
+            assert rerank.main(_rerank_args(model, run, path, "--shard", f"{i}/2", "--group-pairs", group)) == 0
+        merged = tmp_path / f"merged.{group}.trec"
+        assert merge.main(["--output", str(merged), "--tag", "bm25cat", *map(str, shards)]) == 0
+        if group == "1":
+            assert merged.read_bytes() == single.read_bytes()
+        else:
+            a, b = read_run(merged), read_run(rerank_reference)
+            assert a.keys() == b.keys()
+            for q in a:
+                assert [r.doc_id for r in a[q]] == [r.doc_id for r in b[q]] or \
+                    max(abs(x.score - y.score) for x, y in zip(a[q], b[q], strict=True)) <= 1e-5
+                assert max(abs(x.score - y.score) for x, y in zip(sorted(a[q], key=lambda r: r.doc_id),
+                                                                   sorted(b[q], key=lambda r: r.doc_id),
+                                                                   strict=True)) <= 1e-5
 
 
 def test_rerank_resume_skips_done_queries(rerank_setup, rerank_reference, tmp_path, caplog):
@@ -163,14 +177,13 @@ def test_rerank_resume_skips_done_queries(rerank_setup, rerank_reference, tmp_pa
     (The SIGKILL of a real process is exercised on search above; a subprocess re-ranker costs ~30 s here.)"""
     model, run = rerank_setup
     out = tmp_path / "out.trec"
-    first = tmp_path / "first.trec"
-    assert rerank.main(_rerank_args(model, run, first, "--shard", "1/2")) == 0  # the queries a killed job had done
     partial = Path(str(out) + ".partial")
     from rerankinject.rerank import _job_config, build_parser, parse_sources
 
     args = build_parser().parse_args(_rerank_args(model, run, out))
     config = json.loads(json.dumps(_job_config(args, parse_sources(args.source)), sort_keys=True))
-    done = read_run(first)
+    reference = read_run(rerank_reference)  # the queries a killed job had done: every other one, from its groups
+    done = {q: recs for i, (q, recs) in enumerate(reference.items()) if i % 2 == 0}
     lines = [json.dumps({"config": config})]
     lines += [json.dumps({"qid": q, "hits": [[r.doc_id, r.score] for r in recs]}) for q, recs in done.items()]
     partial.write_text("\n".join(lines) + '\n{"qid": "torn', encoding="utf-8")
