@@ -86,7 +86,8 @@ def table(key: str, res: Path) -> tuple[str, dict]:
     lines = [f"### {title}", ""]
     if not present:
         return "\n".join(lines + ["(no run files yet)", ""]), present
-    baseline = "CAT" if "CAT" in present else None
+    # significance against CAT; without a CAT row, against the first CAT-like row (e.g. the zero-shot CAT)
+    baseline = "CAT" if "CAT" in present else next((lab for lab in present if lab.startswith("CAT")), None)
     results = {c.name: c for c in compare_runs(present, qrels, level, baseline, MEASURES)}
     lines += ["| run | " + " | ".join(MEASURES) + " | what |", "|---" * (len(MEASURES) + 2) + "|"]
     for label, _file, what in rows:
@@ -99,7 +100,7 @@ def table(key: str, res: Path) -> tuple[str, dict]:
     if baseline:
         n = len(present) - 1
         lines.append("")
-        lines.append(f"† two-sided paired t-test against CAT over the {len(qrels)} judged queries, Bonferroni-"
+        lines.append(f"† two-sided paired t-test against {baseline} over the {len(qrels)} judged queries, Bonferroni-"
                      f"corrected for the {n} runs compared, p < 0.05. Binary measures at grade >= {level}.")
     lines.append("")
     return "\n".join(lines), present
