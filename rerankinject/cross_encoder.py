@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from .errors import DataError
 from .fileio import read_json
 from .injection import InjectionRecipe, InputBuilder, recipe_for_variant
 
-__all__ = ["CrossEncoderModel", "pick_device", "pad_batch", "DEFAULT_INIT_MODEL", "default_workers", "map_batches"]
+__all__ = ["CrossEncoderModel", "pick_device", "pad_batch", "DEFAULT_INIT_MODEL", "default_workers", "score_by_length"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def default_workers(device: str, threads: int | None) -> int:
     return max(1, threads or os.cpu_count() or 1)
 
 
-def map_batches(fn: Any, batches: Iterable[Any], workers: int) -> Iterator[Any]:
+def _map_batches(fn: Any, batches: Iterable[Any], workers: int) -> Iterator[Any]:
     """``fn`` over ``batches`` in order, ``workers`` at a time in threads (torch and ONNX Runtime release the GIL)."""
     if workers <= 1:
         yield from map(fn, batches)
@@ -101,6 +101,28 @@ def map_batches(fn: Any, batches: Iterable[Any], workers: int) -> Iterator[Any]:
                 yield pending.pop(0).result()
         for f in pending:
             yield f.result()
+
+
+def score_by_length(inputs: Sequence[tuple[list[int], list[int]]], batch_size: int,
+                    score_batch: Callable[[list[tuple[list[int], list[int]]]], list[float]], workers: int = 1,
+                    progress: bool = False, desc: str = "score") -> list[float]:
+    """Score inputs in length-sorted batches (dynamic padding is then small), ``workers`` batches at a time.
+
+    The one batching loop of every backend: ``score_batch`` gets a list of (input_ids, token_type_ids) of similar
+    length and returns one float per item; the result is in input order.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i][0]))
+    chunks = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    out = [0.0] * len(inputs)
+    with tqdm(total=len(inputs), desc=desc, unit="pair", disable=not progress, mininterval=2) as bar:
+        scored = _map_batches(lambda idx: score_batch([inputs[i] for i in idx]), chunks, min(workers, len(chunks)))
+        for idx, scores in zip(chunks, scored, strict=True):
+            for i, v in zip(idx, scores, strict=True):
+                out[i] = float(v)
+            bar.update(len(idx))
+    return out
 
 
 class CrossEncoderModel:
@@ -198,13 +220,11 @@ class CrossEncoderModel:
             return self.onnx.predict(inputs, batch_size=batch_size, progress=progress)
         if not inputs:
             return []
-        order = sorted(range(len(inputs)), key=lambda i: len(inputs[i][0]))
-        out = [0.0] * len(inputs)
         autocast = (torch.autocast("cuda", dtype=torch.float16 if self.dtype == "fp16" else torch.bfloat16)
                     if self.dtype != "fp32" else None)
 
-        def score(idx: list[int]) -> list[float]:
-            batch = {k: v.to(self.device) for k, v in pad_batch([inputs[i] for i in idx], self.pad_id).items()}
+        def score(items: list[tuple[list[int], list[int]]]) -> list[float]:
+            batch = {k: v.to(self.device) for k, v in pad_batch(items, self.pad_id).items()}
             with torch.inference_mode():
                 if autocast is not None:
                     with autocast:
@@ -213,21 +233,15 @@ class CrossEncoderModel:
                     logits = self.model(**batch).logits
             return logits[:, 0].float().cpu().tolist()
 
-        chunks = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
         prev_threads = torch.get_num_threads()
-        workers = min(self.workers, len(chunks))
+        workers = min(self.workers, -(-len(inputs) // batch_size))
         if workers > 1:  # each worker thread runs its batch on its share of the intra-op threads
             torch.set_num_threads(max(1, (self.threads or os.cpu_count() or 1) // workers))
         try:
-            with tqdm(total=len(inputs), desc="score", unit="pair", disable=not progress, mininterval=2) as bar:
-                for idx, scores in zip(chunks, map_batches(score, chunks, workers), strict=True):
-                    for i, v in zip(idx, scores, strict=True):
-                        out[i] = float(v)
-                    bar.update(len(idx))
+            return score_by_length(inputs, batch_size, score, workers, progress)
         finally:
             if workers > 1:
                 torch.set_num_threads(prev_threads)
-        return out
 
     def save(self, folder: str | os.PathLike) -> None:
         """Save weights (safetensors), tokenizer and ``injection.json`` together."""

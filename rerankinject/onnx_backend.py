@@ -167,25 +167,9 @@ class OnnxScorer:
     def predict(self, inputs: Sequence[tuple[list[int], list[int]]], batch_size: int = 32,
                 progress: bool = False) -> list[float]:
         """Raw logits in input order; length-sorted batches with dynamic padding."""
-        from tqdm.auto import tqdm
+        from .cross_encoder import score_by_length
 
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if not inputs:
-            return []
-        from .cross_encoder import map_batches
+        def score(items: list[tuple[list[int], list[int]]]) -> list[float]:
+            return self.session.run(["logits"], self._batch(items))[0][:, 0].astype(np.float64).tolist()
 
-        order = sorted(range(len(inputs)), key=lambda i: len(inputs[i][0]))
-        out = [0.0] * len(inputs)
-        chunks = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
-
-        def score(idx: list[int]) -> list[float]:
-            return self.session.run(["logits"], self._batch([inputs[i] for i in idx]))[0][:, 0].astype(
-                np.float64).tolist()
-
-        with tqdm(total=len(inputs), desc="score(onnx)", unit="pair", disable=not progress, mininterval=2) as bar:
-            for idx, scores in zip(chunks, map_batches(score, chunks, min(self.workers, len(chunks))), strict=True):
-                for i, v in zip(idx, scores, strict=True):
-                    out[i] = float(v)
-                bar.update(len(idx))
-        return out
+        return score_by_length(inputs, batch_size, score, self.workers, progress, desc="score(onnx)")
