@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CUDA precision (default auto: bf16 on CUDA, fp32 on CPU)")
     p.add_argument("--backend", choices=BACKENDS, default="torch",
                    help="scoring backend: torch (default), onnx or onnx-int8 (CPU; see docs/performance.md)")
+    p.add_argument("--exact-head", type=int, default=0, metavar="N",
+                   help="with an onnx-int8* backend: re-score each query's int8 top N in fp32 (the head, which "
+                        "decides nDCG@10, gets exact scores and order; default 0 = off; 20 keeps DL19 nDCG@10 "
+                        "within 0.001 of fp32, docs/performance.md)")
+    p.add_argument("--exact-backend", choices=["onnx", "torch"], default="onnx",
+                   help="fp32 backend of --exact-head (default onnx)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads in all (default: all cores)")
     p.add_argument("--workers", type=int, default=None,
                    help="CPU batches scored at once, each on threads/workers intra-op threads (default: one per "
@@ -132,7 +138,7 @@ def _job_config(args: argparse.Namespace, sources: Mapping[str, str]) -> dict[st
             "backend": args.backend, "max_length": args.max_length, "missing": args.missing,
             "bm25_index": job_path(args.bm25_index),
             "tag": args.tag, "shard": args.shard, "group_pairs": args.group_pairs, "workers": args.workers,
-            "threads": args.threads}
+            "threads": args.threads, "exact_head": args.exact_head, "exact_backend": args.exact_backend}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -147,6 +153,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         value = getattr(args, flag)
         if value is not None and value < 1:
             parser.error(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+    if args.exact_head < 0:
+        parser.error(f"--exact-head must be >= 0, got {args.exact_head}")
+    if args.exact_head and not args.backend.startswith("onnx-int8"):
+        parser.error(f"--exact-head re-scores an int8 ranking: use it with --backend onnx-int8 or onnx-int8-full, "
+                     f"not {args.backend}")
     if args.max_length is not None and args.max_length < 16:
         parser.error(f"--max-length must be >= 16, got {args.max_length}")
     try:
@@ -163,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         reranker = ScoreInjectReranker(args.model, device=args.device, batch_size=args.batch_size,
                                        missing=args.missing, max_length=args.max_length, dtype=args.dtype,
                                        progress=True, scorers=None, backend=args.backend, threads=args.threads,
-                                       workers=args.workers, group_pairs=args.group_pairs)
+                                       workers=args.workers, group_pairs=args.group_pairs,
+                                       exact_head=args.exact_head, exact_backend=args.exact_backend)
         needed = reranker.sources
         logger.info("checkpoint %s: recipe %s (injects %s)", args.model, reranker.recipe.variant,
                     ", ".join(needed) or "no scores")

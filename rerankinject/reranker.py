@@ -138,13 +138,21 @@ class ScoreInjectReranker:
         group_pairs: :meth:`iter_rerank_run` scores the pairs of consecutive queries together until at least this
             many are collected (batches then are length-sorted across queries and full; queries are still yielded
             one by one). 1 scores query by query.
+        exact_head: with a quantised backend (``onnx-int8*``), re-score each query's top ``exact_head`` of the
+            quantised ranking with the fp32 ``exact_backend`` (a two-precision cascade: the head, which decides
+            nDCG@10, gets exact fp32 scores and order; the tail keeps the int8 order and scores, lowered by one
+            constant per query when needed to stay below the head). 0 (default): no re-scoring.
+        exact_backend: the fp32 backend of the head re-scoring (``onnx`` default, or ``torch``).
+        exact_batch_size: pairs per fp32 forward pass of the head re-scoring (default: ``batch_size``; 32 measured
+            no faster than 8 for the head of an int8 batch-8 run, docs/performance.md).
     """
 
     def __init__(self, model_dir: str | os.PathLike | None = None, device: str | None = None, batch_size: int = 32,
                  missing: str = "error", scorers: Mapping[str, Scorer] | None = None,
                  max_length: int | None = None, dtype: str = "auto", progress: bool = False,
                  model: CrossEncoderModel | None = None, backend: str = "torch", threads: int | None = None,
-                 workers: int | None = None, group_pairs: int = 2048):
+                 workers: int | None = None, group_pairs: int = 2048, exact_head: int = 0,
+                 exact_backend: str = "onnx", exact_batch_size: int | None = None):
         if missing not in MISSING_POLICIES:
             raise ValueError(f"missing must be one of {', '.join(MISSING_POLICIES)}, got {missing!r}")
         if batch_size < 1:
@@ -158,6 +166,21 @@ class ScoreInjectReranker:
             model = CrossEncoderModel(model_dir, device=device, dtype=dtype, max_length=max_length, backend=backend,
                                       threads=threads, workers=workers)
         self.model = model
+        self.exact_head = exact_head
+        self.exact_batch_size = exact_batch_size or batch_size
+        self.exact_model = None
+        if exact_head < 0:
+            raise ValueError(f"exact_head must be >= 0, got {exact_head}")
+        if self.exact_batch_size < 1:
+            raise ValueError(f"exact_batch_size must be >= 1, got {self.exact_batch_size}")
+        if exact_head:
+            if not model.backend.startswith("onnx-int8"):
+                raise ValueError(f"exact_head re-scores a quantised (onnx-int8*) ranking in fp32; backend "
+                                 f"{model.backend} already scores in full precision")
+            if exact_backend not in ("onnx", "torch"):
+                raise ValueError(f"exact_backend must be onnx or torch, got {exact_backend!r}")
+            self.exact_model = CrossEncoderModel(model.model_dir, device="cpu", max_length=model.recipe.max_length,
+                                                 backend=exact_backend, threads=model.threads, workers=model.workers)
         self.batch_size = batch_size
         self.missing = missing
         self.progress = progress
@@ -403,14 +426,39 @@ class ScoreInjectReranker:
             floors = {s: min(by_source[s][qid].values()) for s in by_source if by_source[s].get(qid)}
             built.append((cands, self.build_inputs(topics[qid], cands, qid, floors)))
         logits = self.model.predict([x for _, inputs in built for x in inputs], batch_size=self.batch_size)
-        at = 0
-        for (qid, recs, k), (cands, inputs) in zip(span, built, strict=True):
-            mine = logits[at:at + len(inputs)]
+        per_query, at = [], 0
+        for cands, inputs in built:
+            per_query.append(sort_hits(RunRecord("", c.doc_id, s)
+                                       for c, s in zip(cands, logits[at:at + len(inputs)], strict=True)))
             at += len(inputs)
+        if self.exact_head:
+            per_query = self._rescore_heads(span, built, per_query)
+        for (qid, recs, k), ranked in zip(span, per_query, strict=True):
             if qid in skip:
                 continue
-            ranked = sort_hits(RunRecord(qid, c.doc_id, s) for c, s in zip(cands, mine, strict=True))
-            yield qid, apply_depth(qid, ranked, recs[k:])
+            yield qid, apply_depth(qid, [RunRecord(qid, r.doc_id, r.score) for r in ranked], recs[k:])
+
+    def _rescore_heads(self, span: Sequence[tuple[str, list[RunRecord], int]],
+                       built: Sequence[tuple[list[Candidate], list[tuple[list[int], list[int]]]]],
+                       ranked: Sequence[list[RunRecord]]) -> list[list[RunRecord]]:
+        """Re-score each query's top ``exact_head`` (by quantised score) with the fp32 model, in one predict call."""
+        heads = []
+        for (cands, _inputs), recs in zip(built, ranked, strict=True):
+            pos = {c.doc_id: i for i, c in enumerate(cands)}
+            heads.append([(pos[r.doc_id], r.doc_id) for r in recs[:self.exact_head]])
+        exact = self.exact_model.predict([built[j][1][i] for j, head in enumerate(heads) for i, _ in head],
+                                         batch_size=self.exact_batch_size)
+        out, at = [], 0
+        for head, recs in zip(heads, ranked, strict=True):
+            top = sort_hits(RunRecord("", d, s) for (_, d), s in zip(head, exact[at:at + len(head)], strict=True))
+            at += len(head)
+            tail = recs[len(head):]
+            shift = 0.0
+            if top and tail and tail[0].score >= top[-1].score:
+                gap = tail[0].score - top[-1].score
+                shift = gap + max(1e-3, 1e-6 * abs(gap))
+            out.append(top + [RunRecord("", r.doc_id, r.score - shift) for r in tail])
+        return out
 
     def rerank_run(self, run: Mapping[str, Sequence[RunRecord]], topics: Mapping[str, str],
                    corpus: Mapping[str, Any], sources: Mapping[str, Any] | None = None,

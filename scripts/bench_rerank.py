@@ -55,18 +55,21 @@ def load_pairs(n_pairs: int | None):
     return out, dl.topics(), corpus, dl
 
 
-def parse_system(system: str, batch_size: int) -> tuple[str, int | None, int]:
-    """``backend[:wN][:bM]`` -> (backend, workers (None: default), batch size), e.g. ``onnx-int8:w1:b32``."""
+def parse_system(system: str, batch_size: int) -> tuple[str, int | None, int, int]:
+    """``backend[:wN][:bM][:hK]`` -> (backend, workers (None: default), batch size, exact head), e.g.
+    ``onnx-int8-full:b8:h20`` (int8 at batch 8, each query's int8 top 20 re-scored in fp32)."""
     backend, *opts = system.split(":")
-    workers = None
+    workers, head = None, 0
     for o in opts:
         if o.startswith("w"):
             workers = int(o[1:])
         elif o.startswith("b"):
             batch_size = int(o[1:])
+        elif o.startswith("h"):
+            head = int(o[1:])
         else:
-            raise SystemExit(f"bad system option {o!r} in {system!r} (expected wN or bM)")
-    return backend, workers, batch_size
+            raise SystemExit(f"bad system option {o!r} in {system!r} (expected wN, bM or hK)")
+    return backend, workers, batch_size, head
 
 
 def rss_mb() -> float:
@@ -100,9 +103,9 @@ def worker(args) -> None:
     else:
         from rerankinject.reranker import ScoreInjectReranker
 
-        backend, workers, batch_size = parse_system(system, args.batch_size)
+        backend, workers, batch_size, head = parse_system(system, args.batch_size)
         rr = ScoreInjectReranker(args.model, device="cpu", batch_size=batch_size, max_length=MAX_LEN,
-                                 backend=backend, threads=args.threads, workers=workers)
+                                 backend=backend, threads=args.threads, workers=workers, exact_head=head)
         q0 = next(iter(run))
         rr.rerank_run({q0: run[q0][:64]}, topics, corpus)  # warm-up
         before = rss_mb()
@@ -153,7 +156,8 @@ def main() -> int:
     p.add_argument("--batch-size", type=int, default=32, help="our batch size (default 32)")
     p.add_argument("--ce-batch-sizes", default="16,64,128", help="CrossEncoder batch sizes tried for its best")
     p.add_argument("--systems", default="torch,onnx,onnx-int8,onnx-int8-full",
-                   help="our backends to time, each BACKEND[:wN][:bM] (N concurrent batches, batch size M)")
+                   help="our backends to time, each BACKEND[:wN][:bM][:hK] (N concurrent batches, batch size M, "
+                        "int8 top K re-scored in fp32)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--json", help="write the summary here")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -180,6 +184,7 @@ def main() -> int:
         if s.startswith("onnx"):
             b = s.split(":")[0]
             export_onnx(args.model, quantize=b.startswith("onnx-int8"), full_int8=b == "onnx-int8-full")  # not timed
+            export_onnx(args.model)  # the fp32 graph of an exact head
     run, topics, corpus, dl = load_pairs(args.pairs)
     n = sum(len(v) for v in run.values())
 

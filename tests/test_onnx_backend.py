@@ -102,3 +102,29 @@ def test_concurrent_batches_give_the_same_scores(minilm_ce, dl19_slice, backend)
     assert torch.get_num_threads() == before  # the torch thread setting is restored after scoring
     with pytest.raises(ValueError, match="workers must be >= 1"):
         CrossEncoderModel(minilm_ce, device="cpu", backend=backend, workers=0)
+
+
+def test_exact_head_rescores_the_int8_top_in_fp32(minilm_ce, dl19_slice):
+    """--exact-head K: the int8 top K get fp32 scores and order; the tail keeps int8 order and score gaps, below."""
+    from rerankinject.rerank import main as rerank_main
+
+    run, topics, corpus = dl19_slice
+    k = 10
+    fp32 = ScoreInjectReranker(minilm_ce, device="cpu", backend="onnx").rerank_run(run, topics, corpus)
+    int8 = ScoreInjectReranker(minilm_ce, device="cpu", backend="onnx-int8-full").rerank_run(run, topics, corpus)
+    cas = ScoreInjectReranker(minilm_ce, device="cpu", backend="onnx-int8-full",
+                              exact_head=k).rerank_run(run, topics, corpus)
+    for q in run:
+        exact = {r.doc_id: r.score for r in fp32[q]}
+        head, tail = cas[q][:k], cas[q][k:]
+        assert {r.doc_id for r in head} == {r.doc_id for r in int8[q][:k]}
+        assert max(abs(r.score - exact[r.doc_id]) for r in head) <= 1e-4
+        assert [r.doc_id for r in tail] == [r.doc_id for r in int8[q][k:]]
+        assert min(r.score for r in head) > max(r.score for r in tail)
+        assert np.allclose(np.diff([r.score for r in tail]), np.diff([r.score for r in int8[q][k:]]), atol=1e-6)
+        assert len(cas[q]) == len(run[q])
+    with pytest.raises(ValueError, match="already scores in full precision"):
+        ScoreInjectReranker(minilm_ce, device="cpu", backend="onnx", exact_head=5)
+    with pytest.raises(SystemExit):
+        rerank_main(["--run", "r", "--topics", "t", "--corpus", "c", "--model", str(minilm_ce), "--output", "o",
+                     "--exact-head", "5"])  # torch backend: parser.error
