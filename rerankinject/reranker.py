@@ -167,7 +167,7 @@ class ScoreInjectReranker:
                                       threads=threads, workers=workers)
         self.model = model
         self.exact_head = exact_head
-        self.exact_batch_size = exact_batch_size or batch_size
+        self.exact_batch_size = batch_size if exact_batch_size is None else exact_batch_size
         self.exact_model = None
         if exact_head < 0:
             raise ValueError(f"exact_head must be >= 0, got {exact_head}")
@@ -427,37 +427,37 @@ class ScoreInjectReranker:
             built.append((cands, self.build_inputs(topics[qid], cands, qid, floors)))
         logits = self.model.predict([x for _, inputs in built for x in inputs], batch_size=self.batch_size)
         per_query, at = [], 0
-        for cands, inputs in built:
-            per_query.append(sort_hits(RunRecord("", c.doc_id, s)
+        for (qid, _, _), (cands, inputs) in zip(span, built, strict=True):
+            per_query.append(sort_hits(RunRecord(qid, c.doc_id, s)
                                        for c, s in zip(cands, logits[at:at + len(inputs)], strict=True)))
             at += len(inputs)
         if self.exact_head:
-            per_query = self._rescore_heads(span, built, per_query)
+            per_query = self._rescore_heads(built, per_query)
         for (qid, recs, k), ranked in zip(span, per_query, strict=True):
             if qid in skip:
                 continue
-            yield qid, apply_depth(qid, [RunRecord(qid, r.doc_id, r.score) for r in ranked], recs[k:])
+            yield qid, apply_depth(qid, ranked, recs[k:])
 
-    def _rescore_heads(self, span: Sequence[tuple[str, list[RunRecord], int]],
-                       built: Sequence[tuple[list[Candidate], list[tuple[list[int], list[int]]]]],
+    def _rescore_heads(self, built: Sequence[tuple[list[Candidate], list[tuple[list[int], list[int]]]]],
                        ranked: Sequence[list[RunRecord]]) -> list[list[RunRecord]]:
         """Re-score each query's top ``exact_head`` (by quantised score) with the fp32 model, in one predict call."""
-        heads = []
-        for (cands, _inputs), recs in zip(built, ranked, strict=True):
+        heads = []  # per query: the positions (in the built inputs) of its quantised top exact_head
+        for (cands, _), recs in zip(built, ranked, strict=True):
             pos = {c.doc_id: i for i, c in enumerate(cands)}
-            heads.append([(pos[r.doc_id], r.doc_id) for r in recs[:self.exact_head]])
-        exact = self.exact_model.predict([built[j][1][i] for j, head in enumerate(heads) for i, _ in head],
+            heads.append([pos[r.doc_id] for r in recs[:self.exact_head]])
+        exact = self.exact_model.predict([built[j][1][i] for j, head in enumerate(heads) for i in head],
                                          batch_size=self.exact_batch_size)
         out, at = [], 0
         for head, recs in zip(heads, ranked, strict=True):
-            top = sort_hits(RunRecord("", d, s) for (_, d), s in zip(head, exact[at:at + len(head)], strict=True))
+            top = sort_hits(RunRecord(r.query_id, r.doc_id, s)
+                            for r, s in zip(recs[:len(head)], exact[at:at + len(head)], strict=True))
             at += len(head)
             tail = recs[len(head):]
             shift = 0.0
             if top and tail and tail[0].score >= top[-1].score:
                 gap = tail[0].score - top[-1].score
                 shift = gap + max(1e-3, 1e-6 * abs(gap))
-            out.append(top + [RunRecord("", r.doc_id, r.score - shift) for r in tail])
+            out.append(top + [RunRecord(r.query_id, r.doc_id, r.score - shift) for r in tail])
         return out
 
     def rerank_run(self, run: Mapping[str, Sequence[RunRecord]], topics: Mapping[str, str],
