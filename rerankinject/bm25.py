@@ -26,7 +26,7 @@ from .errors import DataError
 from .fileio import atomic_write, replace_dir
 from .formats import document_text, iter_collection
 from .jvm import start_jvm
-from .runs import Run, RunRecord, sort_hits
+from .runs import Run, RunRecord, rescore_run, sort_hits
 
 __all__ = ["BM25Searcher", "build_lucene_index", "anserini_round", "DEFAULT_K1", "DEFAULT_B"]
 
@@ -256,13 +256,7 @@ class BM25Searcher:
         Raises:
             DataError: a run query has no topic, or a doc is not in this index.
         """
-        out: Run = {}
-        for qid, recs in tqdm(run.items(), desc="bm25 rescore", unit="q", disable=not progress, mininterval=2):
-            if qid not in topics:
-                raise DataError(f"query {qid!r} of the run is not in the topics")
-            scores = self.score_many(topics[qid], [r.doc_id for r in recs])
-            out[qid] = sort_hits([RunRecord(qid, r.doc_id, scores[r.doc_id]) for r in recs])
-        return out
+        return rescore_run(run, topics, self.score_many, "bm25 rescore", progress)
 
     def close(self) -> None:
         """Release the Lucene searcher."""

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from .errors import DataError
 from .fileio import replace_dir
 from .formats import document_text, iter_collection
-from .runs import Run, RunRecord, sort_hits
+from .runs import Run, RunRecord, rescore_run, sort_hits
 
 __all__ = [
     "EncoderSettings",
@@ -628,6 +628,18 @@ class DenseSearcher:
     def score_many(self, query: str, doc_ids: Iterable[str]) -> dict[str, float]:
         """Exact dense scores of several indexed documents for one query."""
         return self.score_vector(self.encode_queries([query])[0], list(doc_ids))
+
+    def rescore_run(self, run: Mapping[str, Sequence[RunRecord]], topics: Mapping[str, str],
+                    progress: bool = True) -> Run:
+        """The same (query, doc) pairs as ``run``, each with its exact dense score (inner product) from THIS index.
+
+        E.g. the dense score of every BM25 candidate: the DPR source of DPRCAT, or a dense re-ranking of BM25's
+        candidates. Records come back sorted by the new score.
+
+        Raises:
+            DataError: a run query has no topic, or a doc is not in this index.
+        """
+        return rescore_run(run, topics, self.score_many, "dense rescore", progress)
 
     def search_run(self, topics: Mapping[str, str], k: int = 1000, threads: int = 1, batch_size: int = 256,
                    remove_query: bool = False, progress: bool = True) -> Run:

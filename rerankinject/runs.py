@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import NamedTuple
 
 from .errors import DataError, FormatError
@@ -28,6 +28,7 @@ __all__ = [
     "run_to_dict",
     "records_from_dict",
     "query_sort_key",
+    "rescore_run",
 ]
 
 
@@ -168,3 +169,26 @@ def records_from_dict(scores: Mapping[str, Mapping[str, float]]) -> Run:
     """Build a ranked :data:`Run` from ``{qid: {docid: score}}``."""
     return {qid: sort_hits(RunRecord(str(qid), str(d), float(s)) for d, s in docs.items())
             for qid, docs in scores.items()}
+
+
+def rescore_run(run: Mapping[str, Sequence[RunRecord]], topics: Mapping[str, str],
+                score_many: Callable[[str, list[str]], Mapping[str, float]], desc: str = "rescore",
+                progress: bool = True) -> Run:
+    """The same (query, doc) pairs as ``run``, each with the exact score ``score_many(query text, doc ids)`` gives.
+
+    The one re-scoring loop behind ``BM25Searcher.rescore_run`` and ``DenseSearcher.rescore_run``: candidates that
+    one retriever found get another retriever's raw score (e.g. the dense score of every BM25 candidate).
+    Records come back sorted by the new score.
+
+    Raises:
+        DataError: a run query has no topic.
+    """
+    from tqdm.auto import tqdm
+
+    out: Run = {}
+    for qid, recs in tqdm(run.items(), desc=desc, unit="q", disable=not progress, mininterval=2):
+        if qid not in topics:
+            raise DataError(f"query {qid!r} of the run is not in the topics")
+        scores = score_many(topics[qid], [r.doc_id for r in recs])
+        out[qid] = sort_hits([RunRecord(qid, r.doc_id, float(scores[r.doc_id])) for r in recs])
+    return out

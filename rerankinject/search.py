@@ -9,6 +9,12 @@ Examples::
     python -m rerankinject.search --retriever hybrid --index indexes/scifact --dense-index indexes/scifact.minilm \\
         --topics scifact-test --output runs/scifact.hybrid.trec --remove-query
 
+``--rescore RUN`` scores the candidates of another run exactly instead of searching (same query-doc pairs, this
+retriever's raw scores): e.g. the dense score of every BM25 candidate, a DPR source for injection::
+
+    python -m rerankinject.search --retriever dense --dense-index indexes/msmarco-dl.minilm --topics dl19 \
+        --rescore ../shared/data/msmarco-dl/derived/run.bm25_dl19.trec --output runs/dl19.bm25top100.minilm.trec
+
 A hybrid run also writes one run per retriever over the same candidates, named by inserting ``.bm25`` / ``.dense``
 before the output's extension (``runs/scifact.hybrid.trec`` -> ``runs/scifact.hybrid.bm25.trec`` and
 ``runs/scifact.hybrid.dense.trec``; a ``.gz`` ending is kept). All three hold raw scores: BM25 and dense scores
@@ -34,9 +40,11 @@ from .bm25 import DEFAULT_B, DEFAULT_K1, BM25Searcher
 from .checkpoint import QueryCheckpoint, run_in_chunks, select_shard
 from .cli_common import job_path, run_cli, setup_logging, shard_flag
 from .datasets import resolve_topics
+from .errors import DataError
+from .fileio import require_file
 from .hybrid import DEFAULT_RRF_K, FUSIONS, retriever_run_paths
 from .normalize import NORMALIZATIONS
-from .runs import Run
+from .runs import Run, query_sort_key, read_run
 
 __all__ = ["main", "build_parser"]
 
@@ -69,7 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, default=None, help="hybrid: hits taken from each retriever (default --k)")
     p.add_argument("--topics", required=True, help="data set name (dl19, scifact-test, ...) or topics file")
     p.add_argument("--output", required=True, help="output TREC run (.gz allowed); written atomically")
-    p.add_argument("--k", type=int, default=1000, help="hits per query (default 1000)")
+    p.add_argument("--k", type=int, default=1000, help="hits per query (default 1000; not with --rescore)")
+    p.add_argument("--rescore", metavar="RUN",
+                   help="bm25/dense: score every candidate of this TREC run exactly instead of searching (same "
+                        "query-doc pairs, all kept; --k, --remove-query do not apply)")
     p.add_argument("--bm25-k1", type=float, default=DEFAULT_K1, help=f"BM25 k1 (default {DEFAULT_K1})")
     p.add_argument("--bm25-b", type=float, default=DEFAULT_B, help=f"BM25 b (default {DEFAULT_B})")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="search threads (default: all cores)")
@@ -95,7 +106,7 @@ def _job_config(args: argparse.Namespace) -> dict:
             "fusion": args.fusion, "alpha": args.alpha, "normalization": args.normalization, "rrf_k": args.rrf_k,
             "min_fill": args.min_fill, "depth": args.depth, "topics": job_path(args.topics), "k": args.k,
             "bm25_k1": args.bm25_k1, "bm25_b": args.bm25_b, "remove_query": args.remove_query, "tag": args.tag,
-            "shard": args.shard, "checkpoint_every": args.checkpoint_every}
+            "shard": args.shard, "checkpoint_every": args.checkpoint_every, "rescore": job_path(args.rescore)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--alpha must be a finite number, got {args.alpha}")
     if args.fusion == "interpolate" and not 0 <= args.alpha <= 1:
         parser.error(f"--alpha must be in [0, 1] for --fusion interpolate, got {args.alpha}")
+    if args.rescore and args.retriever == "hybrid":
+        parser.error("--rescore works with --retriever bm25 or dense (fuse two rescored runs with "
+                     "python -m rerankinject.interpolate)")
     if args.checkpoint_every < 1:
         parser.error(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
     shard = shard_flag(parser, args.shard)
@@ -130,6 +144,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
         topics = resolve_topics(args.topics, args.data_root)
         tag = args.tag or args.retriever
+        given = None
+        if args.rescore:
+            given = read_run(require_file(args.rescore, "--rescore run"))
+            unknown = sorted(set(given) - set(topics), key=query_sort_key)
+            if unknown:
+                raise DataError(f"{args.rescore}: {len(unknown)} run queries have no topic in {args.topics} "
+                                f"(first: {unknown[0]!r})")
+            topics = {q: topics[q] for q in given}
         qids = select_shard(topics, shard)
         if args.retriever in ("dense", "hybrid"):
             import torch
@@ -142,11 +164,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             searcher = BM25Searcher(args.index, k1=args.bm25_k1, b=args.bm25_b)
 
             def compute(chunk: list[str]) -> list[Run]:
+                if given is not None:
+                    return [searcher.rescore_run({q: given[q] for q in chunk}, topics, progress=False)]
                 return [searcher.search_run({q: topics[q] for q in chunk}, k=args.k, threads=args.threads,
                                             remove_query=args.remove_query)]
             outputs = [(args.output, tag)]
         elif args.retriever == "dense":
             def compute(chunk: list[str]) -> list[Run]:
+                if given is not None:
+                    return [dense.rescore_run({q: given[q] for q in chunk}, topics, progress=False)]
                 return [dense.search_run({q: topics[q] for q in chunk}, k=args.k, threads=args.threads,
                                          remove_query=args.remove_query)]
             outputs = [(args.output, tag)]

@@ -1,7 +1,7 @@
 """Export a trained checkpoint for the repository: fp16 safetensors, tokenizer, injection recipe and a model card.
 
     python scripts/export_model.py --model runs/train/msmarco-bm25cat/best --out models/minilm-l6-msmarco-bm25cat \
-        --eval dl19=runs/results/dl19/msmarco-bm25cat.trec --eval dl20=runs/results/dl20/msmarco-bm25cat.trec
+        --eval dl19=docs/results/dl19/msmarco-bm25cat.trec.gz --eval dl20=docs/results/dl20/msmarco-bm25cat.trec.gz
 
 The weights are stored in half precision (MiniLM-L6: ~45 MB); CrossEncoderModel widens them to fp32 on load. The
 card (README.md) records the training data, the exact command, the validation curve and the test metrics computed

@@ -1,15 +1,17 @@
 """Build the results tables and plots of docs/results.md from the run files the experiment scripts wrote.
 
-    python scripts/results_table.py [--results runs/results] [--doc docs/results.md]
+    python scripts/results_table.py [--results docs/results] [--doc docs/results.md]
 
-Every number comes from a TREC run under ``runs/results/<data set>/`` evaluated with rerankinject.evaluate
-(the same code as ``python -m rerankinject.evaluate``): nDCG@10, MRR@10, MAP, R@100, and a two-sided paired t-test
-against CAT with Bonferroni correction (``†``). Rows whose run file is missing are listed as "not run". Wall times
-come from ``runs/results/times.tsv`` (written by ``timed`` in scripts/experiments/common.sh) and the trainers'
-``trainer_state.json``. The generated part of the document lies between the ``tables:begin``/``tables:end``
-markers; the text around them is kept. Plots (PNG) go to docs/: per-query nDCG@10 of BM25CAT minus CAT, and
-nDCG@10 against re-ranking cost (depth k of the BM25 top-100 that is re-ranked; a cross-encoder scores each pair
-alone, so the depth-k run is the depth-100 scores of the top k, the rest in BM25 order).
+Every number comes from a TREC run under ``docs/results/<data set>/`` (tracked in git, gzipped; a row file named
+``@NAME`` is the data set's bundled first-stage run NAME, read from the shared data) evaluated with
+rerankinject.evaluate (the same code as ``python -m rerankinject.evaluate``): nDCG@10, MRR@10, MAP, R@100, and a
+two-sided paired t-test against CAT with Bonferroni correction (``†``). Rows whose run file is missing are listed as
+"not run". Wall times come from ``docs/results/times.tsv`` (written by ``timed`` in scripts/experiments/common.sh),
+training curves from the trainer states kept in ``docs/results/training/``. The generated part of the document lies
+between the ``tables:begin``/``tables:end`` markers; the text around them is kept. Plots (PNG) go to docs/:
+per-query nDCG@10 of BM25CAT minus CAT, and nDCG@10 against re-ranking cost (depth k of the BM25 top-100 that is
+re-ranked; a cross-encoder scores each pair alone, so the depth-k run is the depth-100 scores of the top k, the rest
+in BM25 order).
 """
 
 from __future__ import annotations
@@ -34,41 +36,50 @@ MEASURES = ("nDCG@10", "MRR@10", "MAP", "R@100")
 BEGIN, END = "<!-- tables:begin -->", "<!-- tables:end -->"
 
 REFERENCE_ROWS = [
-    ("BM25", "bm25.trec", "first stage: Anserini BM25 (k1 0.9, b 0.4) over the full MS MARCO corpus (official run)"),
-    ("BM25 (local index)", "bm25-local.trec", "the same candidates scored by our Lucene index over the 43k MS MARCO "
-                                              "passages in the shared data (the BM25 that the MS MARCO models see)"),
-    ("TAS-B", "tasb.trec", "reference dense run (full corpus)"),
-    ("SPLADE++ ED", "spladepp.trec", "reference learned-sparse run (full corpus)"),
+    ("BM25", "@bm25", "first stage: Anserini BM25 (k1 0.9, b 0.4) over the full MS MARCO corpus (official run)"),
+    ("BM25 (local index)", "bm25-local.trec.gz", "the same candidates scored by our Lucene index over the 43k MS MARCO "
+                                                 "passages in the shared data (the BM25 that the MS MARCO models see)"),
+    ("dense (MiniLM)", "dense-minilm.trec.gz", "all-MiniLM-L6-v2 cosine of every BM25 top-100 candidate, exact (dense "
+                                               "re-scoring: the full corpus is not here)"),
+    ("hybrid (BM25 + MiniLM)", "hybrid-minilm.trec.gz", "min-max interpolation per query of the two rows above, "
+                                                        "alpha tuned on the other DL year"),
+    ("TAS-B", "@tasb", "reference dense run (full corpus)"),
+    ("SPLADE++ ED", "@spladepp", "reference learned-sparse run (full corpus)"),
 ]
+FIRST_STAGE_ROWS = [REFERENCE_ROWS[i] for i in (0, 2, 3)]
 MSMARCO_ROWS = [
-    ("CAT", "msmarco-cat.trec", "MiniLM-L6 CE trained MS MARCO-style, no injection"),
-    ("BM25CAT", "msmarco-bm25cat.trec", "same training, BM25 of the local index injected as text"),
-    ("interpolation BM25 + CAT", "msmarco-interp.trec", "min-max per query, alpha tuned on the other DL year"),
+    ("CAT", "msmarco-cat.trec.gz", "MiniLM-L6 CE trained MS MARCO-style, no injection"),
+    ("BM25CAT", "msmarco-bm25cat.trec.gz", "same training, BM25 of the local index injected as text"),
+    ("interpolation BM25 + CAT", "msmarco-interp.trec.gz", "min-max per query, alpha tuned on the other DL year"),
 ]
 FOLD_ROWS = [
-    ("CAT", "fold-cat.trec", "trained on the other DL year only"),
-    ("BM25CAT", "fold-bm25cat.trec", "BM25 injected"),
-    ("DPRCAT", "fold-dprcat.trec", "TAS-B score injected (query minimum where TAS-B lacks the candidate)"),
-    ("BM25DPRCAT", "fold-bm25dprcat.trec", "BM25 and TAS-B injected"),
-    ("bm25added", "fold-bm25added.trec", "Margin-MSE on (3 x ensemble teacher + 10 x BM25/50) / 4, CAT input"),
+    ("CAT", "fold-cat.trec.gz", "trained on the other DL year only"),
+    ("BM25CAT", "fold-bm25cat.trec.gz", "BM25 injected"),
+    ("DPRCAT", "fold-dprcat.trec.gz", "our MiniLM dense score injected (exact for every candidate)"),
+    ("BM25DPRCAT", "fold-bm25dprcat.trec.gz", "BM25 and our MiniLM dense score injected"),
+    ("DPRCAT (TAS-B)", "fold-dprcat_tasb.trec.gz", "TAS-B score injected; query minimum where TAS-B's top 100 lacks "
+                                                   "the candidate"),
+    ("BM25DPRCAT (TAS-B)", "fold-bm25dprcat_tasb.trec.gz", "BM25 and TAS-B injected (same missing-score policy)"),
+    ("bm25added", "fold-bm25added.trec.gz", "Margin-MSE on (3 x ensemble teacher + 10 x BM25/50) / 4, CAT input"),
 ]
 SCIFACT_ROWS = [
-    ("BM25", "bm25.trec", "Anserini BM25 (k1 0.9, b 0.4), full SciFact corpus"),
-    ("dense (MiniLM)", "dense.trec", "all-MiniLM-L6-v2, faiss flat, full corpus"),
-    ("hybrid", "hybrid.trec", "min-max interpolation, alpha 0.45 tuned on train"),
-    ("CAT", "cat.trec", "trained on SciFact train, BM25 top-100 re-ranked"),
-    ("BM25CAT", "bm25cat.trec", "trained on SciFact train, BM25 top-100 re-ranked"),
-    ("CAT (MS MARCO, zero-shot)", "msmarco-cat.trec", "the DL models, BM25 top-20 re-ranked"),
-    ("BM25CAT (MS MARCO, zero-shot)", "msmarco-bm25cat.trec", "the DL models, BM25 top-20 re-ranked"),
+    ("BM25", "bm25.trec.gz", "Anserini BM25 (k1 0.9, b 0.4), full SciFact corpus"),
+    ("dense (MiniLM)", "dense.trec.gz", "all-MiniLM-L6-v2, faiss flat, full corpus"),
+    ("hybrid", "hybrid.trec.gz", "min-max interpolation, alpha 0.45 tuned on train"),
+    ("CAT", "cat.trec.gz", "trained on SciFact train, BM25 top-100 re-ranked"),
+    ("BM25CAT", "bm25cat.trec.gz", "trained on SciFact train, BM25 top-100 re-ranked"),
+    ("interpolation BM25 + CAT", "interp.trec.gz", "min-max per query, alpha tuned on the validation queries"),
+    ("CAT (MS MARCO, zero-shot)", "msmarco-cat.trec.gz", "the DL models, BM25 top-20 re-ranked"),
+    ("BM25CAT (MS MARCO, zero-shot)", "msmarco-bm25cat.trec.gz", "the DL models, BM25 top-20 re-ranked"),
 ]
 TABLES = {
     "dl19-msmarco": ("dl19", "TREC DL 2019 (43 judged queries): MS MARCO-style training, BM25 top-100 re-ranked",
                      REFERENCE_ROWS + MSMARCO_ROWS),
     "dl20-msmarco": ("dl20", "TREC DL 2020 (54 judged queries): MS MARCO-style training, BM25 top-100 re-ranked",
                      REFERENCE_ROWS + MSMARCO_ROWS),
-    "dl19-fold": ("dl19", "TREC DL 2019: models trained on DL20 only", REFERENCE_ROWS[:1] + FOLD_ROWS),
-    "dl20-fold": ("dl20", "TREC DL 2020: models trained on DL19 only", REFERENCE_ROWS[:1] + FOLD_ROWS),
-    "scifact": ("scifact", "SciFact test (300 queries): full pipeline", SCIFACT_ROWS),
+    "dl19-fold": ("dl19", "TREC DL 2019: models trained on DL20 only", FIRST_STAGE_ROWS + FOLD_ROWS),
+    "dl20-fold": ("dl20", "TREC DL 2020: models trained on DL19 only", FIRST_STAGE_ROWS + FOLD_ROWS),
+    "scifact": ("scifact", "SciFact test (300 queries): full pipeline (every run cut at depth 100)", SCIFACT_ROWS),
 }
 QRELS = {"dl19": "dl19", "dl20": "dl20", "scifact": "scifact-test"}
 
@@ -82,7 +93,8 @@ def table(key: str, res: Path) -> tuple[str, dict, dict]:
     folder, title, rows = TABLES[key]
     ds = load_dataset(QRELS[folder])
     qrels, level = ds.qrels(), ds.rel_level
-    present = {label: read_run(res / folder / f) for label, f, _ in rows if (res / folder / f).is_file()}
+    paths = {label: run_file(ds, res / folder, f) for label, f, _ in rows}
+    present = {label: read_run(path) for label, path in paths.items() if path is not None}
     lines = [f"### {title}", ""]
     if not present:
         return "\n".join(lines + ["(no run files yet)", ""]), present, {}
@@ -104,6 +116,13 @@ def table(key: str, res: Path) -> tuple[str, dict, dict]:
                      f"corrected for the {n} runs compared, p < 0.05. Binary measures at grade >= {level}.")
     lines.append("")
     return "\n".join(lines), present, results
+
+
+def run_file(ds, folder: Path, name: str) -> Path | None:
+    """The run file of a row: ``@NAME`` is the data set's bundled run NAME, else ``folder/name``; None if absent."""
+    if name.startswith("@"):
+        return ds.run_path(name[1:])
+    return folder / name if (folder / name).is_file() else None
 
 
 def depth_cut(first: dict, reranked: dict, k: int) -> dict:
@@ -190,12 +209,12 @@ def plots(loaded: dict, evaluated: dict, docs: Path, times: list[dict]) -> list[
     return made
 
 
-def training_rows(root: Path) -> list[str]:
-    """One row per trained model: steps, training seconds, best validation nDCG@10."""
+def training_rows(res: Path) -> list[str]:
+    """One row per trained model (its trainer state kept in ``res/training``): steps, minutes, best validation."""
     out = []
-    for state in sorted((root / "runs" / "train").glob("*/checkpoint/trainer_state.json")):
+    for state in sorted((res / "training").glob("*.json")):
         st = json.loads(state.read_text())
-        name = state.parent.parent.name
+        name = state.stem
         curve = [f"{e['step']}: {e['nDCG@10']:.4f}" for e in st.get("evaluations", [])]
         out.append(f"| {name} | {st['step']} | {st['seconds'] / 60:.1f} | {st.get('best_score') or 0:.4f} "
                    f"(step {st.get('best_step')}) | {', '.join(curve)} |")
@@ -204,13 +223,13 @@ def training_rows(root: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--results", default=str(ROOT / "runs" / "results"))
+    p.add_argument("--results", default=str(ROOT / "docs" / "results"))
     p.add_argument("--doc", default=str(ROOT / "docs" / "results.md"))
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     res, doc = Path(args.results), Path(args.doc)
     loaded, evaluated = {}, {}
-    parts = [BEGIN, "", "_Generated by `python scripts/results_table.py` from the run files in runs/results; "
+    parts = [BEGIN, "", "_Generated by `python scripts/results_table.py` from the run files in docs/results; "
                         "do not edit between the markers._", ""]
     for name in TABLES:
         text, present, results = table(name, res)
@@ -219,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     times = read_times(res)
     made = plots(loaded, evaluated, doc.parent, times)
     parts += [f"![{m}]({m})" for m in made] + [""]
-    rows = training_rows(ROOT)
+    rows = training_rows(res)
     if rows:
         parts += ["### Training", "", "| model | steps | minutes | best validation nDCG@10 | validation curve |",
                   "|---|---|---|---|---|", *rows, ""]

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Every experiment of docs/results.md, then the tables and plots. Finished steps are skipped, so this can be
-# re-run after an interruption. On a 2-core CPU the training dominates (see docs/results.md for measured times).
+# re-run after an interruption; results (run files, training states, wall times) land in docs/results/ (tracked).
+# On a 2-core CPU the training dominates (see docs/results.md for measured times): the two DL folds run side by side,
+# one thread each.
 #   bash scripts/run_all.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/experiments/msmarco.sh
+bash scripts/experiments/dl_dense.sh
 bash scripts/experiments/scifact.sh
-bash scripts/experiments/dl_folds.sh
+FOLDS=dl20:dl19 bash scripts/experiments/dl_folds.sh & a=$!
+FOLDS=dl19:dl20 bash scripts/experiments/dl_folds.sh & b=$!
+wait $a; wait $b
 ${PY:-.venv/bin/python} scripts/results_table.py

@@ -209,3 +209,47 @@ def test_query_encoder_dimension_differs_from_index(dense_index, encoder, tmp_pa
     encoder.tokenizer.save_pretrained(tiny)
     with pytest.raises(DataError, match="query encoder dimension 32 differs from the index dimension 384"):
         DenseSearcher(dense_index, model_path=tiny)
+
+
+def test_rescore_run_cli_and_dense_index_policy(dense_index, slice_data, tmp_path, capsys):
+    """--rescore gives every candidate of another run its exact dense score; training's 'index' policy opens a dense
+    index for a missing DPR score."""
+    from rerankinject import search
+    from rerankinject.dense import DenseSearcher
+    from rerankinject.runs import RunRecord, read_run, write_run
+    from rerankinject.training.data import ScoreTable
+
+    docs, topics, _, _ = slice_data
+    qids = list(topics)[:3]
+    ids = [d.doc_id for d in docs]
+    # a "BM25" run: 7 arbitrary candidates per query, scores unrelated to the dense ones
+    given = {q: [RunRecord(q, d, float(100 - j)) for j, d in enumerate(ids[i:i + 7])] for i, q in enumerate(qids)}
+    run_file, topics_file = tmp_path / "bm25.trec", tmp_path / "topics.tsv"
+    write_run(given, run_file)
+    topics_file.write_text("".join(f"{q}\t{topics[q]}\n" for q in topics))
+    out = tmp_path / "rescored.trec.gz"
+    assert search.main(["--retriever", "dense", "--dense-index", str(dense_index), "--topics", str(topics_file),
+                        "--rescore", str(run_file), "--output", str(out)]) == 0
+    got = read_run(out)
+    ours = DenseSearcher(dense_index)
+    assert set(got) == set(qids)  # only the run's queries, not every topic
+    for q in qids:
+        assert {r.doc_id for r in got[q]} == {r.doc_id for r in given[q]}
+        for r in got[q]:
+            assert r.score == pytest.approx(ours.score(topics[q], r.doc_id), abs=1e-5)
+        assert [r.score for r in got[q]] == sorted((r.score for r in got[q]), reverse=True)
+    # a query of the run without a topic: a clear error and no output
+    write_run({**given, "no-such-query": [RunRecord("no-such-query", ids[0], 1.0)]}, run_file)
+    bad_out = tmp_path / "bad.trec"
+    assert search.main(["--retriever", "dense", "--dense-index", str(dense_index), "--topics", str(topics_file),
+                        "--rescore", str(run_file), "--output", str(bad_out)]) != 0
+    assert "no-such-query" in capsys.readouterr().err and not bad_out.exists()
+    with pytest.raises(SystemExit) as e:
+        search.main(["--retriever", "hybrid", "--index", "x", "--dense-index", str(dense_index), "--topics",
+                     str(topics_file), "--rescore", str(run_file), "--output", str(bad_out)])
+    assert e.value.code == 2
+    # training: a positive outside the DPR run gets its exact dense score from the dense index
+    q = qids[0]
+    table = ScoreTable({"dpr": {q: {ids[0]: 0.5}}}, {"dpr": "index"}, {"dpr": dense_index}, topics)
+    assert table.score("dpr", q, ids[50]) == pytest.approx(ours.score(topics[q], ids[50]), abs=1e-5)
+    assert table.score("dpr", q, ids[0]) == 0.5 and table.filled["dpr"] == 1

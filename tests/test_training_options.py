@@ -102,3 +102,70 @@ def test_rescore_run_gives_this_index_scores(scifact_lucene):
     assert [(r.doc_id, r.score) for r in out["7"]] == [(h.docid, h.score) for h in hits]
     with pytest.raises(DataError, match="query '8' of the run is not in the topics"):
         s.rescore_run({"8": shuffled}, {"7": q}, progress=False)
+
+
+def test_stop_at_step_pauses_and_resumes_on_the_same_schedule(tmp_path):
+    """stop_at_step pauses after that step (checkpointed); resuming without it ends where one uninterrupted run ends."""
+    from rerankinject.cross_encoder import CrossEncoderModel
+    from rerankinject.formats import Document
+    from rerankinject.training.trainer import Trainer
+
+    model_dir = make_tiny_bert(tmp_path / "tiny")
+    corpus = {f"d{i}": Document(f"d{i}", "", f"passage number {i} about topic {i % 3}") for i in range(6)}
+    queries = {"q1": "topic one", "q2": "topic two"}
+    pairs = [Pair("q1", "d1", "d0"), Pair("q1", "d4", "d2"), Pair("q2", "d2", "d3"), Pair("q2", "d5", "d0")]
+    table = ScoreTable({"bm25": {q: {f"d{i}": float(i) for i in range(6)} for q in queries}})
+
+    def run(out: str, **kw) -> tuple[Trainer, dict]:
+        cfg = TrainConfig(dataset="x", sources={"bm25": "x"}, loss="pairwise", lr=1e-3, warmup_steps=1, max_steps=4,
+                          batch_size=2, eval_steps=100, log_steps=1, output_dir=str(tmp_path / out), seed=3,
+                          **kw).validate()
+        ckpt = tmp_path / out / "checkpoint"
+        torch.manual_seed(0)
+        trainer = Trainer(cfg, CrossEncoderModel(ckpt if ckpt.is_dir() else model_dir, device="cpu"), pairs, queries,
+                          corpus, table)
+        if ckpt.is_dir():
+            trainer.load_checkpoint(ckpt)
+        trainer.train()
+        return trainer, {n: p.detach().clone() for n, p in trainer.ce.model.named_parameters()}
+
+    paused, _ = run("split", stop_at_step=2)
+    assert paused.state["step"] == 2 and paused.total_steps == 4
+    assert json.loads((tmp_path / "split" / "checkpoint" / "trainer_state.json").read_text())["step"] == 2
+    resumed, w_split = run("split")
+    _, w_whole = run("whole")
+    assert resumed.state["step"] == 4
+    for n, w in w_whole.items():
+        torch.testing.assert_close(w_split[n], w, rtol=1e-5, atol=1e-6)
+    with pytest.raises(DataError, match="stop_at_step: out of range"):
+        TrainConfig(dataset="x", sources={"bm25": "x"}, stop_at_step=0).validate()
+
+
+@pytest.mark.parametrize(("scores", "best_step", "stopped"),
+                         [((0.9, 0.5, 0.6, 0.7), 6, False), ((0.9, 0.5, 0.4), 2, True)])
+def test_untrained_step0_validation_is_a_reference_not_the_best(tmp_path, scores, best_step, stopped):
+    """A fold model once early-stopped on its step-0 score and 'kept' the random head: step 0 never wins now."""
+    from rerankinject.cross_encoder import CrossEncoderModel
+    from rerankinject.formats import Document
+    from rerankinject.training.trainer import Trainer
+
+    class Scripted:  # validation scores in call order (the re-ranking itself is tested in test_training.py)
+        n_queries = 1
+
+        def __init__(self):
+            self.left = list(scores)
+
+        def evaluate(self, ce, batch_size):
+            return self.left.pop(0)
+
+    corpus = {f"d{i}": Document(f"d{i}", "", f"passage {i}") for i in range(4)}
+    pairs = [Pair("q1", "d1", "d0"), Pair("q1", "d2", "d3")]
+    table = ScoreTable({"bm25": {"q1": {f"d{i}": float(i) for i in range(4)}}})
+    cfg = TrainConfig(dataset="x", sources={"bm25": "x"}, loss="pairwise", lr=1e-3, warmup_steps=0, max_steps=6,
+                      batch_size=2, eval_steps=2, patience=1, output_dir=str(tmp_path / "out")).validate()
+    trainer = Trainer(cfg, CrossEncoderModel(make_tiny_bert(tmp_path / "tiny"), device="cpu"), pairs,
+                      {"q1": "topic"}, corpus, table, val_set=Scripted())
+    curve = trainer.train()  # validates at step 0 (eval_at_start), then every 2 steps
+    assert curve["best_step"] == best_step and curve["stopped_early"] is stopped
+    assert [e["step"] for e in curve["evaluations"]][:3] == [0, 2, 4]
+    assert (tmp_path / "out" / "best" / "config.json").is_file()

@@ -23,7 +23,8 @@ __all__ = ["TrainConfig", "load_config", "TEACHER_KINDS", "MISSING_POLICIES", "S
 TEACHER_KINDS = ("none", "hofstatter", "ensemble", "cross-encoder")
 MISSING_POLICIES = ("error", "drop", "min", "zero", "index")
 """What to do when a source has no score for a (query, doc): fail (default), drop the example, use the query's
-minimum score in that source's run, use 0, or compute the exact BM25 score from the source's Lucene ``index``."""
+minimum score in that source's run, use 0, or compute the exact score from the source's ``index`` (a Lucene index:
+BM25; a dense index: the encoder's inner product)."""
 
 _TEACHER_KEYS = {"kind", "path", "runs", "normalizer", "model", "batch_size"}
 _BM25ADDED_KEYS = {"source", "teacher_weight", "bm25_weight", "bm25_scale", "denominator"}
@@ -59,6 +60,8 @@ class TrainConfig:
         freeze_embeddings: keep the word embeddings (half of MiniLM's parameters) fixed.
         lr, weight_decay, warmup_ratio, warmup_steps, epochs, max_steps, batch_size, grad_accum, max_grad_norm:
             optimisation (AdamW, linear warm-up then linear decay; batch_size counts (pos, neg) pairs).
+        stop_at_step: pause after this optimiser step (validated and checkpointed there); the schedule stays that
+            of ``max_steps``/``epochs``, so a later run without it resumes where this one paused (None: off).
         eval_steps: validate (and checkpoint) every N optimiser steps; eval_at_start: also at step 0.
         patience: early stopping after N validations without improvement (0: off).
         precision: auto (bf16 on CUDA when supported, else fp32), fp32, bf16, fp16 (CUDA only).
@@ -99,6 +102,7 @@ class TrainConfig:
     warmup_steps: int | None = None
     epochs: int = 1
     max_steps: int | None = None
+    stop_at_step: int | None = None
     batch_size: int = 8
     grad_accum: int = 1
     max_grad_norm: float = 1.0
@@ -178,7 +182,7 @@ class TrainConfig:
                 raise bad(key, f"must be > 0, got {getattr(self, key)}")
         if self.head_lr is not None and not self.head_lr > 0:
             raise bad("head_lr", f"must be > 0, got {self.head_lr}")
-        for key in ("max_steps", "max_positives_per_query", "warmup_steps"):
+        for key in ("max_steps", "stop_at_step", "max_positives_per_query", "warmup_steps"):
             v = getattr(self, key)
             if v is not None and v < (0 if key == "warmup_steps" else 1):
                 raise bad(key, f"out of range: {v}")

@@ -68,7 +68,8 @@ class ScoreTable:
         runs: ``{source: {qid: {doc: raw score}}}``.
         policy: a policy name for all sources, or ``{source: policy}`` (``*`` for the rest); see
             :data:`~rerankinject.training.config.MISSING_POLICIES`.
-        indexes: ``{source: Lucene index folder}`` for the ``index`` policy (exact BM25 score).
+        indexes: ``{source: index folder}`` for the ``index`` policy: a Lucene index (exact BM25 score) or a dense
+            index of ``python -m rerankinject.index dense`` (exact dense score).
         queries: query texts (needed by the ``index`` policy).
     """
 
@@ -84,7 +85,7 @@ class ScoreTable:
         for s in self.runs:
             if self.policy_of(s) == "index" and s not in self.indexes:
                 raise DataError(f"missing_score policy 'index' for source {s!r} needs sources.{s}.index "
-                                f"(a Lucene index folder)")
+                                f"(a Lucene or dense index folder)")
 
     @classmethod
     def from_config(cls, sources: Mapping[str, Any], dataset: Dataset | None, policy: str | Mapping[str, str],
@@ -151,10 +152,18 @@ class ScoreTable:
         return {s: self.score(s, qid, doc) for s in (self.sources if sources is None else sources)}
 
     def _searcher(self, source: str) -> Any:
+        """The exact scorer of a source's ``index``: a dense index (it has ``encoder.json``) or a Lucene index."""
         if source not in self._searchers:
-            from ..bm25 import BM25Searcher
+            from ..dense import ENCODER_META
 
-            self._searchers[source] = BM25Searcher(self.indexes[source])
+            if (Path(self.indexes[source]) / ENCODER_META).is_file():
+                from ..dense import DenseSearcher
+
+                self._searchers[source] = DenseSearcher(self.indexes[source])
+            else:
+                from ..bm25 import BM25Searcher
+
+                self._searchers[source] = BM25Searcher(self.indexes[source])
         return self._searchers[source]
 
 

@@ -216,14 +216,22 @@ class Trainer:
                  "train_loss": (sum(recent) / len(recent)) if recent else None,
                  "lr": self.scheduler.get_last_lr()[0], "seconds": round(st["seconds"], 1)}
         st["evaluations"].append(entry)
-        improved = st["best_score"] is None or score > st["best_score"]
+        # the step-0 validation (eval_at_start) is a reference only: the untrained model (a new, random head) is
+        # never the best model, and early stopping counts only validations after training started
+        trained = st["step"] > 0
+        improved = trained and (st["best_score"] is None or score > st["best_score"])
         if improved:
             st["best_score"], st["best_step"], st["bad_evals"] = score, st["step"], 0
             self._save_model(self.out / "best")
-        else:
+        elif trained:
             st["bad_evals"] += 1
-        logger.info("validation step %d: nDCG@10 %.4f%s (%d queries, %.0fs)", st["step"], score,
-                    " (best)" if improved else f" (best {st['best_score']:.4f} at step {st['best_step']})",
+        if not trained:
+            note = " (untrained reference)"
+        elif improved:
+            note = " (best)"
+        else:
+            note = f" (best {st['best_score']:.4f} at step {st['best_step']})"
+        logger.info("validation step %d: nDCG@10 %.4f%s (%d queries, %.0fs)", st["step"], score, note,
                     self.val_set.n_queries, time.perf_counter() - t0)
         return score
 
@@ -303,7 +311,8 @@ class Trainer:
         window: list[float] = []
         t_start = time.perf_counter() - st["seconds"]
         bar = tqdm(total=self.total_steps, initial=st["step"], desc="train", unit="step", mininterval=5)
-        while st["step"] < self.total_steps and not st["stopped_early"]:
+        stop_at = min(cfg.stop_at_step or self.total_steps, self.total_steps)
+        while st["step"] < stop_at and not st["stopped_early"]:
             step_loss = 0.0
             for _ in range(cfg.grad_accum):
                 loss = self._batch_loss(self._next_micro_batch()) / cfg.grad_accum
@@ -333,7 +342,7 @@ class Trainer:
                 logger.info("step %d/%d loss %.4f lr %.3g epoch %d", st["step"], self.total_steps, mean,
                             self.scheduler.get_last_lr()[0], st["epoch"])
                 window = []
-            if st["step"] % cfg.eval_steps == 0 or st["step"] == self.total_steps:
+            if st["step"] % cfg.eval_steps == 0 or st["step"] in (self.total_steps, stop_at):
                 self.validate()
                 if cfg.patience and st["bad_evals"] >= cfg.patience:
                     st["stopped_early"] = True
@@ -342,6 +351,9 @@ class Trainer:
                 self.save_checkpoint()
                 self.ce.model.train()
         bar.close()
+        if st["step"] < self.total_steps and not st["stopped_early"]:
+            logger.info("paused at step %d of %d (stop_at_step); run again without it to resume", st["step"],
+                        self.total_steps)
         if self.val_set is None:  # no validation: the last model is the result
             self._save_model(self.out / "best")
         _write_json(self.out / CURVE_FILE, self.curve())

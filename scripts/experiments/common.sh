@@ -1,10 +1,13 @@
 # Sourced by scripts/experiments/*.sh: paths, the interpreter, and `timed NAME CMD...` which runs a command and
-# appends "NAME<TAB>seconds<TAB>machine<TAB>date" to runs/results/times.tsv (the results table reads it).
+# appends "NAME<TAB>seconds<TAB>machine<TAB>date" to docs/results/times.tsv (the results table reads it).
+# docs/results/ is TRACKED: the test run files (our own outputs, gzipped) and each trained model's training state
+# are committed there, so the tables survive the machine; checkpoints, indexes and working files stay in runs/.
+# The bundled first-stage runs (BM25, TAS-B, SPLADE++) are read from the data set, never copied.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 PY=${PY:-.venv/bin/python}
-RES=runs/results
-mkdir -p "$RES" runs/train
+RES=${RES:-docs/results}
+mkdir -p "$RES/training" runs/train
 MACHINE=${MACHINE:-"$(nproc)-core $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), $(free -g | awk '/Mem:/{print $2}') GB$(command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | sed 's/^/, /' || true)"}
 timed() {
   local name=$1; shift
@@ -15,14 +18,29 @@ timed() {
 }
 # bundled DATASET RUN -> the path of a bundled first-stage run (e.g. bundled dl19 tasb)
 bundled() { $PY -c "from rerankinject.datasets import load_dataset; print(load_dataset('$1').run_path('$2'))"; }
-# link the bundled reference runs of a DL year into runs/results/<year>/ (the table reads them from there)
-link_reference_runs() {
-  mkdir -p "$RES/$1"
-  for r in bm25 tasb spladepp; do [ -e "$RES/$1/$r.trec" ] || ln -s "$(bundled "$1" $r)" "$RES/$1/$r.trec"; done
+# keep SRC DEST.trec.gz [DEPTH [TAG]] -> gzip a run into the tracked results (cut at DEPTH hits per query when given)
+keep() {
+  $PY -c "import sys; from rerankinject.runs import read_run, write_run
+d = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3] else None
+write_run({q: r[:d] for q, r in read_run(sys.argv[1]).items()}, sys.argv[2], tag=sys.argv[4] if len(sys.argv) > 4 else 'rerankinject')" "$@"
 }
-# finished OUTPUT_DIR -> true when a training run reached its last step (or stopped early)
+# save_training MODEL -> the trainer state (steps, minutes, validation curve) of runs/train/MODEL, kept in docs/results
+save_training() {
+  [ -f runs/train/$1/checkpoint/trainer_state.json ] && cp runs/train/$1/checkpoint/trainer_state.json "$RES/training/$1.json" || true
+}
+# finished OUTPUT_DIR [STOP] -> true when a training run reached its last step, stopped early, or reached step STOP
 finished() {
-  $PY -c "import json, sys; d = json.load(open('$1/validation_curve.json'))
-sys.exit(0 if d['stopped_early'] or (d['evaluations'] and d['evaluations'][-1]['step'] >= d['total_steps']) else 1)" \
+  $PY -c "import json, sys; d = json.load(open('$1/validation_curve.json')); stop = min(d['total_steps'], int('${2:-0}') or d['total_steps'])
+sys.exit(0 if d['stopped_early'] or (d['evaluations'] and d['evaluations'][-1]['step'] >= stop) else 1)" \
     2>/dev/null
+}
+# msmarco_model VARIANT -> the tested MS MARCO-style model folder: runs/train/msmarco-VARIANT/best, or for bm25cat the
+# repo's shipped fp16 export of that run (models/minilm-l6-msmarco-bm25cat, its step-200 best) unless RETRAIN=1
+SHIPPED_BM25CAT=models/minilm-l6-msmarco-bm25cat
+msmarco_model() {
+  if [ "$1" = bm25cat ] && [ -z "${RETRAIN:-}" ] && [ ! -d runs/train/msmarco-bm25cat/best ] && [ -d $SHIPPED_BM25CAT ]; then
+    echo $SHIPPED_BM25CAT
+  else
+    echo runs/train/msmarco-$1/best
+  fi
 }

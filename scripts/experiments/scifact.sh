@@ -2,26 +2,43 @@
 # SciFact, our whole pipeline on the full corpus: Lucene and faiss indexes, BM25 / dense / hybrid first stages
 # (the demo's settings), CAT and BM25CAT trained on SciFact train (validation split from train; configs
 # scripts/configs/scifact_<v>.yaml), then the test queries' BM25 top-100 re-ranked once, plus the MS MARCO-trained
-# models zero-shot on the BM25 top 20 (when scripts/experiments/msmarco.sh has run).
-#   bash scripts/experiments/scifact.sh [--max-steps N ...]     # flags go to the training runs
+# models zero-shot on the BM25 top 20 (when scripts/experiments/msmarco.sh has run). The first-stage runs are kept
+# in docs/results/scifact at depth 100 (the depth that is re-ranked; the re-rankers take that cut run).
+#   bash scripts/experiments/scifact.sh [VARIANT ...]   # default: cat bm25cat (trained); zero-shot always
+#   FIRST_STAGE_ONLY=1 bash scripts/experiments/scifact.sh # indexes and first stages only
+#   ZERO_SHOT_ONLY=1 bash scripts/experiments/scifact.sh   # first stages and the zero-shot rows only
+{ # one block: bash reads it whole before running it, so editing this file cannot derail a running job
 source "$(dirname "$0")/common.sh"
 S=$RES/scifact
 mkdir -p $S
+variants=(cat bm25cat)
+[ $# -gt 0 ] && variants=("$@")
+[ -f indexes/scifact/rerankinject.json ] || timed scifact-lucene-index $PY -m rerankinject.index lucene \
+  --collection scifact-test --index indexes/scifact --overwrite
+[ -f indexes/scifact.minilm/encoder.json ] || timed scifact-dense-index $PY -m rerankinject.index dense \
+  --collection scifact-test --index indexes/scifact.minilm --normalize --threads "${THREADS:-1}"
 [ -f runs/scifact-test.hybrid.trec ] || timed scifact-first-stages $PY scripts/demo.py --no-rerank
-for f in bm25 dense hybrid; do [ -e $S/$f.trec ] || ln -s "$(pwd)/runs/scifact-test.$f.trec" $S/$f.trec; done
-[ -f runs/scifact-train.bm25.trec ] || timed scifact-train-bm25 $PY -m rerankinject.search --index indexes/scifact \
-  --topics scifact-train --output runs/scifact-train.bm25.trec --k 100 --remove-query
+for f in bm25 dense hybrid; do [ -f $S/$f.trec.gz ] || keep runs/scifact-test.$f.trec $S/$f.trec.gz 100 $f; done
+[ -n "${FIRST_STAGE_ONLY:-}" ] && exit 0
 for v in cat bm25cat; do
-  finished runs/train/scifact-$v || timed train-scifact-$v $PY -m rerankinject.train \
-    --config scripts/configs/scifact_$v.yaml "$@" >> runs/train/scifact-$v.log 2>&1  # resumes
-  [ -f $S/$v.trec ] || timed rerank-scifact-$v $PY -m rerankinject.rerank --run runs/scifact-test.bm25.trec \
-    --topics scifact-test --corpus scifact-test --model runs/train/scifact-$v/best --depth 100 \
-    --source bm25=runs/scifact-test.bm25.trec --bm25-index indexes/scifact --output $S/$v.trec
-done
-for v in cat bm25cat; do
-  if [ -d runs/train/msmarco-$v/best ] && [ ! -f $S/msmarco-$v.trec ]; then
-    timed rerank-scifact-msmarco-$v $PY -m rerankinject.rerank --run runs/scifact-test.bm25.trec \
-      --topics scifact-test --corpus scifact-test --model runs/train/msmarco-$v/best --depth 20 \
-      --source bm25=runs/scifact-test.bm25.trec --output $S/msmarco-$v.trec
+  model=$(msmarco_model $v)
+  if [ -d "$model" ] && [ ! -f $S/msmarco-$v.trec.gz ]; then
+    timed rerank-scifact-msmarco-$v $PY -m rerankinject.rerank --run $S/bm25.trec.gz \
+      --topics scifact-test --corpus scifact-test --model "$model" --depth 20 --threads "${THREADS:-1}" \
+      --source bm25=runs/scifact-test.bm25.trec --output $S/msmarco-$v.trec.gz --tag msmarco-$v
   fi
 done
+[ -n "${ZERO_SHOT_ONLY:-}" ] && exit 0
+[ -f runs/scifact-train.bm25.trec ] || timed scifact-train-bm25 $PY -m rerankinject.search --index indexes/scifact \
+  --topics scifact-train --output runs/scifact-train.bm25.trec --k 100 --remove-query
+for v in "${variants[@]}"; do
+  finished runs/train/scifact-$v || timed train-scifact-$v $PY -m rerankinject.train \
+    --config scripts/configs/scifact_$v.yaml >> runs/train/scifact-$v.log 2>&1  # resumes
+  save_training scifact-$v
+  [ -f $S/$v.trec.gz ] || timed rerank-scifact-$v $PY -m rerankinject.rerank --run $S/bm25.trec.gz \
+    --topics scifact-test --corpus scifact-test --model runs/train/scifact-$v/best --depth 100 \
+    --source bm25=runs/scifact-test.bm25.trec --bm25-index indexes/scifact --output $S/$v.trec.gz \
+    --threads "${THREADS:-1}" --tag scifact-$v
+done
+exit
+}
