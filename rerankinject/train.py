@@ -2,7 +2,8 @@
 
 Every scalar config key can be overridden by a flag (``max_steps`` -> ``--max-steps``); nested keys (sources,
 teacher, bounds, bm25added, test_sources, missing_score) are set in the file. ``--test`` re-ranks the configured
-test run with the best model once training is done; ``--test-only`` does only that.
+test run with the best model once training is done; ``--test-only`` does only that; ``--validation-only`` re-ranks
+the validation queries held out from training (to tune, e.g., the interpolation baseline on them).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML config (scripts/configs/*.yaml)")
     p.add_argument("--test", action="store_true", help="after training, re-rank the test run once with the best model")
     p.add_argument("--test-only", action="store_true", help="only re-rank the test run with output_dir/best")
+    p.add_argument("--validation-only", action="store_true",
+                   help="only re-rank the validation queries (held out from training) with output_dir/best at "
+                        "test_depth; writes output_dir/validation.<dataset>.trec (e.g. to tune interpolation)")
     p.add_argument("-v", "--verbose", action="store_true")
     hints = typing.get_type_hints(__import__("rerankinject.training.config", fromlist=["TrainConfig"]).TrainConfig)
     for name in SCALAR_FIELDS:
@@ -57,13 +61,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"expected true/false, got {e}")
     if not args.config and not args.dataset:
         parser.error("give --config FILE.yaml (or at least --dataset and the sources in a config)")
+    if args.validation_only and (args.test or args.test_only):
+        parser.error("--validation-only cannot be combined with --test or --test-only")
     setup_logging(args.verbose)
 
     def body() -> int:
-        from .training import evaluate_test, load_config, train_from_config
+        from .training import evaluate_test, load_config, rerank_validation, train_from_config
 
         overrides = {k: getattr(args, k) for k in SCALAR_FIELDS}
         cfg = load_config(args.config, overrides)
+        if args.validation_only:
+            sys.stdout.write(json.dumps(rerank_validation(cfg), indent=2) + "\n")
+            return 0
         if (args.test or args.test_only) and not cfg.test_dataset:
             parser.error("--test needs test_dataset and test_sources in the config")
         if not args.test_only:

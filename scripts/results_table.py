@@ -61,13 +61,20 @@ FOLD_ROWS = [
                                                    "the candidate"),
     ("BM25DPRCAT (TAS-B)", "fold-bm25dprcat_tasb.trec.gz", "BM25 and TAS-B injected (same missing-score policy)"),
     ("bm25added", "fold-bm25added.trec.gz", "Margin-MSE on (3 x ensemble teacher + 10 x BM25/50) / 4, CAT input"),
+    ("interpolation BM25 + CAT", "fold-interp.trec.gz", "min-max per query, alpha tuned on the CAT model's validation "
+                                                        "queries (training year)"),
 ]
 SCIFACT_ROWS = [
     ("BM25", "bm25.trec.gz", "Anserini BM25 (k1 0.9, b 0.4), full SciFact corpus"),
     ("dense (MiniLM)", "dense.trec.gz", "all-MiniLM-L6-v2, faiss flat, full corpus"),
     ("hybrid", "hybrid.trec.gz", "min-max interpolation, alpha 0.45 tuned on train"),
+    ("dense re-scoring (MiniLM)", "dense-minilm.trec.gz", "the MiniLM cosine of every BM25 top-100 candidate (the "
+                                                          "DPR score that DPRCAT sees)"),
     ("CAT", "cat.trec.gz", "trained on SciFact train, BM25 top-100 re-ranked"),
     ("BM25CAT", "bm25cat.trec.gz", "trained on SciFact train, BM25 top-100 re-ranked"),
+    ("DPRCAT", "dprcat.trec.gz", "our MiniLM dense score injected (exact for every candidate)"),
+    ("BM25DPRCAT", "bm25dprcat.trec.gz", "BM25 and our MiniLM dense score injected"),
+    ("bm25added", "bm25added.trec.gz", "Margin-MSE on (3 x SciFact CAT teacher + 10 x BM25/50) / 4, CAT input"),
     ("interpolation BM25 + CAT", "interp.trec.gz", "min-max per query, alpha tuned on the validation queries"),
     ("CAT (MS MARCO, zero-shot)", "msmarco-cat.trec.gz", "the DL models, BM25 top-20 re-ranked"),
     ("BM25CAT (MS MARCO, zero-shot)", "msmarco-bm25cat.trec.gz", "the DL models, BM25 top-20 re-ranked"),

@@ -235,6 +235,26 @@ def test_short_training_lowers_loss_and_raises_validation_ndcg(trained):
         "optimizer.pt", "scheduler.pt", "rng.pt", "trainer_state.json", "injection.json", "validation_curve.json"}
 
 
+def test_validation_only_reranks_the_held_out_queries_with_the_best_model(trained, capsys):
+    """The validation re-ranking (for tuning interpolation) is the trainer's own split and scores: at the validation
+    depth it reproduces the best validation nDCG@10; the run holds the validation queries only; misuse is refused."""
+    from dataclasses import replace
+
+    from rerankinject.runs import read_run
+    from rerankinject.train import main as train_main
+    from rerankinject.training.pipeline import prepare, rerank_validation
+
+    cfg, curve = trained
+    result = rerank_validation(replace(cfg, test_depth=cfg.val_depth))
+    assert result["reranked"]["nDCG@10"] == pytest.approx(curve["best_score"], abs=1e-6)
+    assert result["first_stage"]["nDCG@10"] == pytest.approx(curve["first_stage_score"], abs=1e-6)
+    run = read_run(Path(cfg.output_dir) / "validation.scifact-train.trec")
+    assert set(run) == set(prepare(cfg).val_qids) and result["queries"] == len(run) == 10
+    with pytest.raises(SystemExit):
+        train_main(["--dataset", "scifact-train", "--validation-only", "--test"])
+    assert "--validation-only cannot be combined" in capsys.readouterr().err
+
+
 def test_trained_folder_loads_in_three_libraries(trained):
     from sentence_transformers import CrossEncoder
     from transformers import AutoModelForSequenceClassification, AutoTokenizer

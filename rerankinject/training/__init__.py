@@ -6,7 +6,8 @@ loop, checkpoints, resume), :mod:`.pipeline` (config -> trained model). CLI: ``p
 """
 
 from .config import TrainConfig, load_config
-from .pipeline import evaluate_test, prepare, train_from_config
+from .pipeline import evaluate_test, prepare, rerank_validation, train_from_config
 from .trainer import Trainer
 
-__all__ = ["TrainConfig", "load_config", "prepare", "train_from_config", "evaluate_test", "Trainer"]
+__all__ = ["TrainConfig", "load_config", "prepare", "train_from_config", "evaluate_test", "rerank_validation",
+           "Trainer"]

@@ -2,7 +2,8 @@
 
 :func:`prepare` reads the data set, the runs and the teacher and builds the training pairs and the validation
 set; :func:`train_from_config` trains (resuming from ``output_dir/checkpoint`` when present);
-:func:`evaluate_test` re-ranks a test run once with the best model.
+:func:`evaluate_test` re-ranks a test run once with the best model; :func:`rerank_validation` re-ranks the
+validation queries with it (for tuning, e.g., an interpolation weight).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from .teachers import EnsembleTeacher, apply_teacher, cross_encoder_teacher, rea
 from .trainer import STATE_FILE, Trainer
 from .validation import RerankSet
 
-__all__ = ["Prepared", "make_recipe", "prepare", "train_from_config", "evaluate_test"]
+__all__ = ["Prepared", "make_recipe", "prepare", "train_from_config", "evaluate_test", "rerank_validation"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,22 @@ def _teacher_pairs(cfg: TrainConfig, pairs: list[Pair], p: Prepared) -> list[Pai
     return pairs
 
 
+def _split(cfg: TrainConfig, queries: dict[str, str], qrels: dict[str, dict[str, int]], table: ScoreTable,
+           candidates: str, threshold: int) -> tuple[list[str], list[str]]:
+    """The (training, validation) query split: judged queries the candidate run covers, split by query."""
+    judged = [q for q in queries if any(g >= threshold for g in qrels.get(q, {}).values())]
+    if not judged:
+        raise DataError(f"{cfg.dataset}: no query has a document judged >= {threshold} (rel_threshold)")
+    covered = [q for q in judged if q in table.runs[candidates]]
+    if not covered:
+        raise DataError(f"training set is empty after filtering: the {candidates!r} run has none of the "
+                        f"{len(judged)} judged queries of {cfg.dataset}")
+    if len(covered) < len(judged):
+        logger.info("%d of %d judged queries are in the %r run; the others are left out", len(covered), len(judged),
+                    candidates)
+    return split_queries(covered, cfg.val_queries, cfg.seed)
+
+
 def prepare(cfg: TrainConfig) -> Prepared:
     """Read data, split by query, sample pairs (or read them from a Hofstätter teacher file), attach scores.
 
@@ -86,18 +103,7 @@ def prepare(cfg: TrainConfig) -> Prepared:
     threshold = cfg.rel_threshold if cfg.rel_threshold is not None else ds.rel_level
     table = ScoreTable.from_config(cfg.sources, ds, cfg.missing_score, queries)
     candidates = cfg.candidates or next(iter(cfg.sources))
-    judged = [q for q in queries if any(g >= threshold for g in qrels.get(q, {}).values())]
-    if not judged:
-        raise DataError(f"{cfg.dataset}: no query has a document judged >= {threshold} (rel_threshold)")
-    covered = [q for q in judged if q in table.runs[candidates]]
-    if not covered:
-        raise DataError(f"training set is empty after filtering: the {candidates!r} run has none of the "
-                        f"{len(judged)} judged queries of {cfg.dataset}")
-    if len(covered) < len(judged):
-        logger.info("%d of %d judged queries are in the %r run; the others are left out", len(covered), len(judged),
-                    candidates)
-    judged = covered
-    train_qids, val_qids = split_queries(judged, cfg.val_queries, cfg.seed)
+    train_qids, val_qids = _split(cfg, queries, qrels, table, candidates, threshold)
     prep = Prepared(cfg, queries, qrels, corpus, table, candidates, train_qids, val_qids, [], ds.rel_level)
     if cfg.teacher.get("kind") == "hofstatter":
         all_pairs = read_hofstatter_teacher(cfg.teacher["path"], queries, corpus)
@@ -160,22 +166,52 @@ def evaluate_test(cfg: TrainConfig, model_dir: str | Path | None = None) -> dict
 
     Writes ``output_dir/test.<dataset>.trec`` and ``output_dir/test_metrics.json``.
     """
+    if not cfg.test_dataset:
+        raise DataError("no test_dataset configured")
+    result = _rerank_with_best(cfg, cfg.test_dataset, cfg.test_sources, None, model_dir, "test")
+    with atomic_write(Path(cfg.output_dir) / "test_metrics.json") as fh:
+        fh.write(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def rerank_validation(cfg: TrainConfig, model_dir: str | Path | None = None) -> dict[str, Any]:
+    """Re-rank the validation queries (the split held out from training) with the best model, at ``test_depth``.
+
+    The same split as training (``val_queries``, ``seed``) of ``dataset``'s ``sources``. The run, written to
+    ``output_dir/validation.<dataset>.trec``, is for tuning things on data the model did not train on, e.g. the
+    weight of the interpolation baseline (``python -m rerankinject.interpolate --tune-ce``).
+    """
+    ds = load_dataset(cfg.dataset, cfg.data_root)
+    queries, qrels = ds.topics(), ds.qrels()
+    table = ScoreTable.from_config(cfg.sources, ds, cfg.missing_score, queries)
+    candidates = cfg.candidates or next(iter(cfg.sources))
+    threshold = cfg.rel_threshold if cfg.rel_threshold is not None else ds.rel_level
+    _, val_qids = _split(cfg, queries, qrels, table, candidates, threshold)
+    return _rerank_with_best(cfg, cfg.dataset, cfg.sources, val_qids, model_dir, "validation", table)
+
+
+def _rerank_with_best(cfg: TrainConfig, dataset: str, sources: dict[str, Any], qids: list[str] | None,
+                      model_dir: str | Path | None, name: str, table: ScoreTable | None = None) -> dict[str, Any]:
+    """Re-rank ``qids`` (all the run's queries when None) of ``dataset`` with ``model_dir`` (default best).
+
+    Writes ``output_dir/<name>.<dataset>.trec`` and returns its metrics beside the first stage's.
+    """
     import torch
 
     from ..cross_encoder import CrossEncoderModel
 
-    if not cfg.test_dataset:
-        raise DataError("no test_dataset configured")
     torch.set_num_threads(cfg.threads)
-    ds = load_dataset(cfg.test_dataset, cfg.data_root)
+    ds = load_dataset(dataset, cfg.data_root)
     queries, qrels = ds.topics(), ds.qrels()
+    if qids is not None:  # evaluate the chosen queries only (the test evaluates every judged query)
+        qrels = {q: qrels[q] for q in qids if q in qrels}
     corpus = read_collection(ds.corpus_path)
-    policy = cfg.missing_score
-    table = ScoreTable.from_config(cfg.test_sources, ds, policy, queries)
+    if table is None:
+        table = ScoreTable.from_config(sources, ds, cfg.missing_score, queries)
     model_dir = Path(model_dir or Path(cfg.output_dir) / "best")
     ce = CrossEncoderModel(model_dir, device=cfg.device, threads=cfg.threads)
-    cand = cfg.candidates if cfg.candidates in cfg.test_sources else next(iter(cfg.test_sources))
-    qids = [q for q in queries if q in table.runs[cand]]
+    cand = cfg.candidates if cfg.candidates in sources else next(iter(sources))
+    qids = [q for q in (queries if qids is None else qids) if q in table.runs[cand]]
     rs = RerankSet(ce, qids, queries, table, cand, cfg.test_depth, corpus, qrels, ds.rel_level)
     run = rs.rerank(ce, cfg.eval_batch_size, progress=True)
     for qid, recs in run.items():  # below a re-ranked top-k < the run's depth, keep the first-stage order
@@ -183,15 +219,11 @@ def evaluate_test(cfg: TrainConfig, model_dir: str | Path | None = None) -> dict
         rest = [d for d in table.ranked(cand, qid)[cfg.test_depth:]]
         run[qid] = recs + [RunRecord(qid, d, floor - 1.0 - i) for i, d in enumerate(rest)]
     out = Path(cfg.output_dir)
-    write_run(run, out / f"test.{cfg.test_dataset}.trec", tag=f"rerankinject-{ce.recipe.variant}")
+    write_run(run, out / f"{name}.{dataset}.trec", tag=f"rerankinject-{ce.recipe.variant}")
     metrics = evaluate_run(run, qrels, ds.rel_level)
     first_run = {q: [RunRecord(q, d, table.runs[cand][q][d]) for d in table.ranked(cand, q)] for q in qids}
     first = evaluate_run(first_run, qrels, ds.rel_level)
-    result = {"dataset": cfg.test_dataset, "model": str(model_dir), "reranked_depth": cfg.test_depth,
-              "queries": rs.n_queries,
-              "reranked": metrics, "first_stage": {"source": cand, **first}}
-    with atomic_write(out / "test_metrics.json") as fh:
-        fh.write(json.dumps(result, indent=2) + "\n")
-    logger.info("test %s: nDCG@10 %.4f (first stage %s %.4f)", cfg.test_dataset, metrics["nDCG@10"], cand,
+    logger.info("%s %s: nDCG@10 %.4f (first stage %s %.4f)", name, dataset, metrics["nDCG@10"], cand,
                 first["nDCG@10"])
-    return result
+    return {"dataset": dataset, "model": str(model_dir), "reranked_depth": cfg.test_depth, "queries": rs.n_queries,
+            "reranked": metrics, "first_stage": {"source": cand, **first}}

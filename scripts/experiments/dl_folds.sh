@@ -30,6 +30,18 @@ for pair in ${FOLDS:-dl20:dl19 dl19:dl20}; do
       --config scripts/configs/${train}_$v.yaml --test-only >> runs/train/$model.log 2>&1
     keep runs/train/$model/test.$test.trec "$out" "" fold-$v
   done
+  # interpolation baseline: BM25 + the fold's CAT, alpha tuned on that model's validation queries (training year,
+  # held out from its training); their re-ranking is kept in docs/results/training
+  out=$RES/$test/fold-interp.trec.gz val=$RES/training/$train-cat.validation.trec.gz
+  if [ ! -f "$out" ] && [ -f $RES/$test/fold-cat.trec.gz ]; then
+    if [ ! -f $val ]; then
+      timed validation-$train-cat $PY -m rerankinject.train --config scripts/configs/${train}_cat.yaml \
+        --validation-only >> runs/train/$train-cat.log 2>&1
+      keep runs/train/$train-cat/validation.$train.trec $val "" fold-cat-validation
+    fi
+    $PY -m rerankinject.interpolate --first "$(bundled $test bm25)" --ce $RES/$test/fold-cat.trec.gz \
+      --tune-first "$(bundled $train bm25)" --tune-ce $val --tune-qrels $train --output "$out" --tag fold-interp
+  fi
 done
 exit
 }

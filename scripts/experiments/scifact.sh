@@ -4,7 +4,7 @@
 # scripts/configs/scifact_<v>.yaml), then the test queries' BM25 top-100 re-ranked once, plus the MS MARCO-trained
 # models zero-shot on the BM25 top 20 (when scripts/experiments/msmarco.sh has run). The first-stage runs are kept
 # in docs/results/scifact at depth 100 (the depth that is re-ranked; the re-rankers take that cut run).
-#   bash scripts/experiments/scifact.sh [VARIANT ...]   # default: cat bm25cat (trained); zero-shot always
+#   bash scripts/experiments/scifact.sh [VARIANT ...]   # default: cat bm25cat; also dprcat bm25dprcat bm25added
 #   FIRST_STAGE_ONLY=1 bash scripts/experiments/scifact.sh # indexes and first stages only
 #   ZERO_SHOT_ONLY=1 bash scripts/experiments/scifact.sh   # first stages and the zero-shot rows only
 { # one block: bash reads it whole before running it, so editing this file cannot derail a running job
@@ -31,14 +31,34 @@ done
 [ -n "${ZERO_SHOT_ONLY:-}" ] && exit 0
 [ -f runs/scifact-train.bm25.trec ] || timed scifact-train-bm25 $PY -m rerankinject.search --index indexes/scifact \
   --topics scifact-train --output runs/scifact-train.bm25.trec --k 100 --remove-query
+for split in train test; do  # the dense (DPR) score of every BM25 candidate, exact: the BM25 top 100 re-scored
+  [ -f runs/scifact-$split.dpr.trec ] || timed scifact-$split-dense-rescore $PY -m rerankinject.search \
+    --retriever dense --dense-index indexes/scifact.minilm --topics scifact-$split \
+    --rescore runs/scifact-$split.bm25.trec --output runs/scifact-$split.dpr.trec
+done
+[ -f $S/dense-minilm.trec.gz ] || keep runs/scifact-test.dpr.trec $S/dense-minilm.trec.gz 100 dense-minilm
 for v in "${variants[@]}"; do
+  sources=(--source bm25=runs/scifact-test.bm25.trec)
+  [[ $v == *dpr* ]] && sources+=(--source dpr=runs/scifact-test.dpr.trec)
   finished runs/train/scifact-$v || timed train-scifact-$v $PY -m rerankinject.train \
     --config scripts/configs/scifact_$v.yaml >> runs/train/scifact-$v.log 2>&1  # resumes
   save_training scifact-$v
   [ -f $S/$v.trec.gz ] || timed rerank-scifact-$v $PY -m rerankinject.rerank --run $S/bm25.trec.gz \
     --topics scifact-test --corpus scifact-test --model runs/train/scifact-$v/best --depth 100 \
-    --source bm25=runs/scifact-test.bm25.trec --bm25-index indexes/scifact --output $S/$v.trec.gz \
+    "${sources[@]}" --bm25-index indexes/scifact --output $S/$v.trec.gz \
     --threads "${THREADS:-1}" --tag scifact-$v
 done
+# interpolation baseline: BM25 + CAT, alpha tuned on the CAT model's 40 validation queries (split from train, held
+# out from its training; their BM25 top 100 re-ranked, kept in docs/results/training)
+val=$RES/training/scifact-cat.validation.trec.gz
+if [ ! -f $S/interp.trec.gz ] && [ -f $S/cat.trec.gz ]; then
+  if [ ! -f $val ]; then
+    timed validation-scifact-cat $PY -m rerankinject.train --config scripts/configs/scifact_cat.yaml \
+      --validation-only >> runs/train/scifact-cat.log 2>&1
+    keep runs/train/scifact-cat/validation.scifact-train.trec $val "" scifact-cat-validation
+  fi
+  $PY -m rerankinject.interpolate --first $S/bm25.trec.gz --ce $S/cat.trec.gz --tune-first runs/scifact-train.bm25.trec \
+    --tune-ce $val --tune-qrels scifact-train --output $S/interp.trec.gz --tag interp
+fi
 exit
 }
