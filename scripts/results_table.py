@@ -184,8 +184,9 @@ def plots(loaded: dict, evaluated: dict, docs: Path, times: list[dict]) -> list[
         made.append("results_per_query.png")
     fig, ax = plt.subplots(figsize=(6, 4))
     drew = False
-    for name in ("dl19", "dl20"):
-        runs = loaded.get(f"{name}-msmarco", {})
+    for name, table, job in (("dl19", "dl19-msmarco", "rerank-dl19-msmarco-"), ("dl20", "dl20-msmarco",
+                             "rerank-dl20-msmarco-"), ("scifact", "scifact", "rerank-scifact-")):
+        runs = loaded.get(table, {})
         if "BM25" not in runs:
             continue
         ds = load_dataset(QRELS[name])
@@ -194,7 +195,7 @@ def plots(loaded: dict, evaluated: dict, docs: Path, times: list[dict]) -> list[
         for lab, style in (("CAT", "--"), ("BM25CAT", "-")):
             if lab not in runs:
                 continue
-            spp = seconds_per_pair(times, f"rerank-{name}-msmarco-{lab.lower()}", n_pairs)
+            spp = seconds_per_pair(times, job + lab.lower(), n_pairs)
             if spp is None:
                 continue
             xs, ys = [], []

@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # SciFact, our whole pipeline on the full corpus: Lucene and faiss indexes, BM25 / dense / hybrid first stages
-# (the demo's settings), CAT and BM25CAT trained on SciFact train (validation split from train; configs
-# scripts/configs/scifact_<v>.yaml), then the test queries' BM25 top-100 re-ranked once, plus the MS MARCO-trained
-# models zero-shot on the BM25 top 20 (when scripts/experiments/msmarco.sh has run). The first-stage runs are kept
-# in docs/results/scifact at depth 100 (the depth that is re-ranked; the re-rankers take that cut run).
-#   bash scripts/experiments/scifact.sh [VARIANT ...]   # default: cat bm25cat; also dprcat bm25dprcat bm25added
-#   FIRST_STAGE_ONLY=1 bash scripts/experiments/scifact.sh # indexes and first stages only
+# (the demo's settings) and the MiniLM re-scoring of BM25's candidates (the DPR source); CAT, BM25CAT, DPRCAT,
+# BM25DPRCAT and bm25added trained on SciFact train (validation split from train; configs
+# scripts/configs/scifact_<v>.yaml), each re-ranking the test queries' BM25 top 100 once (~15-20 min of training and
+# ~35 min of re-ranking on one thread of this 2-core CPU per model); the interpolation baseline BM25 + CAT; plus the
+# MS MARCO-trained models zero-shot on the BM25 top 20 (when scripts/experiments/msmarco.sh has run). The first-stage
+# runs are kept in docs/results/scifact at depth 100 (the depth that is re-ranked; the re-rankers take that cut run).
+# Two lanes side by side (what scripts/run_all.sh does): `scifact.sh cat bm25added` and `scifact.sh bm25cat dprcat
+# bm25dprcat`, after one `ZERO_SHOT_ONLY=1 scifact.sh` (first stages and zero-shot rows).
+#   bash scripts/experiments/scifact.sh [VARIANT ...]   # default: cat bm25cat dprcat bm25dprcat bm25added
+#   FIRST_STAGE_ONLY=1 bash scripts/experiments/scifact.sh # indexes, first stages (test and train), DPR re-scoring
 #   ZERO_SHOT_ONLY=1 bash scripts/experiments/scifact.sh   # first stages and the zero-shot rows only
 { # one block: bash reads it whole before running it, so editing this file cannot derail a running job
 source "$(dirname "$0")/common.sh"
 S=$RES/scifact
 mkdir -p $S
-variants=(cat bm25cat)
+variants=(cat bm25cat dprcat bm25dprcat bm25added)  # bm25added's teacher is the trained cat
 [ $# -gt 0 ] && variants=("$@")
 [ -f indexes/scifact/rerankinject.json ] || timed scifact-lucene-index $PY -m rerankinject.index lucene \
   --collection scifact-test --index indexes/scifact --overwrite
@@ -19,6 +23,14 @@ variants=(cat bm25cat)
   --collection scifact-test --index indexes/scifact.minilm --normalize --threads "${THREADS:-1}"
 [ -f runs/scifact-test.hybrid.trec ] || timed scifact-first-stages $PY scripts/demo.py --no-rerank
 for f in bm25 dense hybrid; do [ -f $S/$f.trec.gz ] || keep runs/scifact-test.$f.trec $S/$f.trec.gz 100 $f; done
+[ -f runs/scifact-train.bm25.trec ] || timed scifact-train-bm25 $PY -m rerankinject.search --index indexes/scifact \
+  --topics scifact-train --output runs/scifact-train.bm25.trec --k 100 --remove-query
+for split in train test; do  # the dense (DPR) score of every BM25 candidate, exact: the BM25 top 100 re-scored
+  [ -f runs/scifact-$split.dpr.trec ] || timed scifact-$split-dense-rescore $PY -m rerankinject.search \
+    --retriever dense --dense-index indexes/scifact.minilm --topics scifact-$split \
+    --rescore runs/scifact-$split.bm25.trec --output runs/scifact-$split.dpr.trec
+done
+[ -f $S/dense-minilm.trec.gz ] || keep runs/scifact-test.dpr.trec $S/dense-minilm.trec.gz 100 dense-minilm
 [ -n "${FIRST_STAGE_ONLY:-}" ] && exit 0
 for v in cat bm25cat; do
   model=$(msmarco_model $v)
@@ -29,14 +41,6 @@ for v in cat bm25cat; do
   fi
 done
 [ -n "${ZERO_SHOT_ONLY:-}" ] && exit 0
-[ -f runs/scifact-train.bm25.trec ] || timed scifact-train-bm25 $PY -m rerankinject.search --index indexes/scifact \
-  --topics scifact-train --output runs/scifact-train.bm25.trec --k 100 --remove-query
-for split in train test; do  # the dense (DPR) score of every BM25 candidate, exact: the BM25 top 100 re-scored
-  [ -f runs/scifact-$split.dpr.trec ] || timed scifact-$split-dense-rescore $PY -m rerankinject.search \
-    --retriever dense --dense-index indexes/scifact.minilm --topics scifact-$split \
-    --rescore runs/scifact-$split.bm25.trec --output runs/scifact-$split.dpr.trec
-done
-[ -f $S/dense-minilm.trec.gz ] || keep runs/scifact-test.dpr.trec $S/dense-minilm.trec.gz 100 dense-minilm
 for v in "${variants[@]}"; do
   sources=(--source bm25=runs/scifact-test.bm25.trec)
   [[ $v == *dpr* ]] && sources+=(--source dpr=runs/scifact-test.dpr.trec)
@@ -51,7 +55,7 @@ done
 # interpolation baseline: BM25 + CAT, alpha tuned on the CAT model's 40 validation queries (split from train, held
 # out from its training; their BM25 top 100 re-ranked, kept in docs/results/training)
 val=$RES/training/scifact-cat.validation.trec.gz
-if [ ! -f $S/interp.trec.gz ] && [ -f $S/cat.trec.gz ]; then
+if [[ " ${variants[*]} " == *" cat "* ]] && [ ! -f $S/interp.trec.gz ] && [ -f $S/cat.trec.gz ]; then
   if [ ! -f $val ]; then
     timed validation-scifact-cat $PY -m rerankinject.train --config scripts/configs/scifact_cat.yaml \
       --validation-only >> runs/train/scifact-cat.log 2>&1
