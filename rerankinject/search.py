@@ -160,21 +160,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .dense import DenseSearcher
 
             dense = DenseSearcher(args.dense_index, model_path=args.encoder, device=args.device)
-        if args.retriever == "bm25":
-            searcher = BM25Searcher(args.index, k1=args.bm25_k1, b=args.bm25_b)
+        if args.retriever in ("bm25", "dense"):
+            single = dense if args.retriever == "dense" else BM25Searcher(args.index, k1=args.bm25_k1, b=args.bm25_b)
 
             def compute(chunk: list[str]) -> list[Run]:
                 if given is not None:
-                    return [searcher.rescore_run({q: given[q] for q in chunk}, topics, progress=False)]
-                return [searcher.search_run({q: topics[q] for q in chunk}, k=args.k, threads=args.threads,
-                                            remove_query=args.remove_query)]
-            outputs = [(args.output, tag)]
-        elif args.retriever == "dense":
-            def compute(chunk: list[str]) -> list[Run]:
-                if given is not None:
-                    return [dense.rescore_run({q: given[q] for q in chunk}, topics, progress=False)]
-                return [dense.search_run({q: topics[q] for q in chunk}, k=args.k, threads=args.threads,
-                                         remove_query=args.remove_query)]
+                    return [single.rescore_run({q: given[q] for q in chunk}, topics, progress=False)]
+                return [single.search_run({q: topics[q] for q in chunk}, k=args.k, threads=args.threads,
+                                          remove_query=args.remove_query)]
             outputs = [(args.output, tag)]
         else:
             from .hybrid import HybridRetriever

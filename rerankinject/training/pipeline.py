@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..datasets import load_dataset
+from ..datasets import Dataset, load_dataset
 from ..errors import DataError
 from ..evaluate import evaluate_run
 from ..fileio import atomic_write
@@ -168,7 +168,11 @@ def evaluate_test(cfg: TrainConfig, model_dir: str | Path | None = None) -> dict
     """
     if not cfg.test_dataset:
         raise DataError("no test_dataset configured")
-    result = _rerank_with_best(cfg, cfg.test_dataset, cfg.test_sources, None, model_dir, "test")
+    ds = load_dataset(cfg.test_dataset, cfg.data_root)
+    queries = ds.topics()
+    table = ScoreTable.from_config(cfg.test_sources, ds, cfg.missing_score, queries)
+    result = _rerank_with_best(cfg, cfg.test_dataset, ds, queries, ds.qrels(), table, cfg.test_sources, None,
+                               model_dir, "test")
     with atomic_write(Path(cfg.output_dir) / "test_metrics.json") as fh:
         fh.write(json.dumps(result, indent=2) + "\n")
     return result
@@ -187,27 +191,25 @@ def rerank_validation(cfg: TrainConfig, model_dir: str | Path | None = None) -> 
     candidates = cfg.candidates or next(iter(cfg.sources))
     threshold = cfg.rel_threshold if cfg.rel_threshold is not None else ds.rel_level
     _, val_qids = _split(cfg, queries, qrels, table, candidates, threshold)
-    return _rerank_with_best(cfg, cfg.dataset, cfg.sources, val_qids, model_dir, "validation", table)
+    val_qrels = {q: qrels[q] for q in val_qids if q in qrels}  # evaluate the validation queries only
+    return _rerank_with_best(cfg, cfg.dataset, ds, queries, val_qrels, table, cfg.sources, val_qids, model_dir,
+                             "validation")
 
 
-def _rerank_with_best(cfg: TrainConfig, dataset: str, sources: dict[str, Any], qids: list[str] | None,
-                      model_dir: str | Path | None, name: str, table: ScoreTable | None = None) -> dict[str, Any]:
-    """Re-rank ``qids`` (all the run's queries when None) of ``dataset`` with ``model_dir`` (default best).
+def _rerank_with_best(cfg: TrainConfig, dataset: str, ds: Dataset, queries: dict[str, str],
+                      qrels: dict[str, dict[str, int]], table: ScoreTable, sources: dict[str, Any],
+                      qids: list[str] | None, model_dir: str | Path | None, name: str) -> dict[str, Any]:
+    """Re-rank ``qids`` (all the run's queries when None) of ``dataset`` (loaded: ``ds``) with ``model_dir``.
 
-    Writes ``output_dir/<name>.<dataset>.trec`` and returns its metrics beside the first stage's.
+    ``model_dir`` defaults to ``output_dir/best``. Writes ``output_dir/<name>.<dataset>.trec`` and returns its
+    metrics on ``qrels`` beside the first stage's.
     """
     import torch
 
     from ..cross_encoder import CrossEncoderModel
 
     torch.set_num_threads(cfg.threads)
-    ds = load_dataset(dataset, cfg.data_root)
-    queries, qrels = ds.topics(), ds.qrels()
-    if qids is not None:  # evaluate the chosen queries only (the test evaluates every judged query)
-        qrels = {q: qrels[q] for q in qids if q in qrels}
     corpus = read_collection(ds.corpus_path)
-    if table is None:
-        table = ScoreTable.from_config(sources, ds, cfg.missing_score, queries)
     model_dir = Path(model_dir or Path(cfg.output_dir) / "best")
     ce = CrossEncoderModel(model_dir, device=cfg.device, threads=cfg.threads)
     cand = cfg.candidates if cfg.candidates in sources else next(iter(sources))
