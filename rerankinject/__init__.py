@@ -1,10 +1,11 @@
 """rerankinject: inject first-stage retrieval scores as text into cross-encoder re-rankers, on Pyserini.
 
-Data flow: data sets and run I/O (:mod:`~rerankinject.datasets`, :mod:`~rerankinject.formats`,
-:mod:`~rerankinject.runs`) -> first stage (:mod:`~rerankinject.bm25`, :mod:`~rerankinject.dense`,
-:mod:`~rerankinject.hybrid`) -> injection (:mod:`~rerankinject.injection`) -> re-ranking
-(:mod:`~rerankinject.reranker`, :mod:`~rerankinject.interpolate`) -> evaluation
-(:mod:`~rerankinject.evaluate`). Names are imported lazily so that ``import rerankinject`` neither starts the JVM
+Data flow, one subpackage a step (docs/architecture.md): data sets and run I/O (:mod:`~rerankinject.datasets`,
+:mod:`~rerankinject.io`) -> indexing and first stage (:mod:`~rerankinject.encode`, :mod:`~rerankinject.index`,
+:mod:`~rerankinject.search`: lucene, faiss, hybrid) -> injection (:mod:`~rerankinject.injection`) -> scoring
+backends (:mod:`~rerankinject.scoring`) -> re-ranking (:mod:`~rerankinject.rerank`, the
+:mod:`~rerankinject.interpolate` baseline) -> evaluation (:mod:`~rerankinject.evaluate`); training apart
+(:mod:`~rerankinject.train`). Names are imported lazily so that ``import rerankinject`` neither starts the JVM
 nor loads torch.
 """
 
@@ -16,39 +17,43 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "RunRecord": "runs",
-    "read_run": "runs",
-    "write_run": "runs",
-    "Document": "formats",
-    "read_collection": "formats",
-    "read_queries": "formats",
-    "read_qrels": "formats",
-    "load_dataset": "datasets",
-    "BM25Searcher": "bm25",
-    "build_lucene_index": "bm25",
-    "TextEncoder": "dense",
-    "DenseQueryEncoder": "dense",
-    "DenseSearcher": "dense",
-    "build_dense_index": "dense",
-    "HybridRetriever": "hybrid",
-    "HybridResult": "hybrid",
-    "fuse_runs": "hybrid",
-    "normalize_scores": "injection",
-    "Normalizer": "injection",
-    "InjectionRecipe": "injection",
-    "recipe_for_variant": "injection",
-    "evaluate_run": "evaluate",
+    "RunRecord": "io.runs",
+    "read_run": "io.runs",
+    "write_run": "io.runs",
+    "Document": "io.formats",
+    "read_collection": "io.formats",
+    "read_queries": "io.formats",
+    "read_qrels": "io.formats",
+    "load_dataset": "datasets.registry",
+    "BM25Searcher": "search.lucene",
+    "build_lucene_index": "index.lucene",
+    "TextEncoder": "encode.encoder",
+    "DenseQueryEncoder": "encode.encoder",
+    "DenseSearcher": "search.faiss",
+    "build_dense_index": "index.faiss",
+    "HybridRetriever": "search.hybrid",
+    "HybridResult": "search.hybrid",
+    "fuse_runs": "search.hybrid",
+    "normalize_scores": "injection.normalize",
+    "Normalizer": "injection.normalize",
+    "InjectionRecipe": "injection.recipe",
+    "recipe_for_variant": "injection.recipe",
+    "evaluate_run": "evaluate.measures",
     "start_jvm": "jvm",
-    "ScoreInjectReranker": "reranker",
-    "Candidate": "reranker",
-    "Scorer": "reranker",
-    "interpolate_runs": "interpolate",
-    "tune_alpha": "interpolate",
+    "ScoreInjectReranker": "rerank.reranker",
+    "Candidate": "rerank.reranker",
+    "Scorer": "rerank.reranker",
+    "interpolate_runs": "interpolate.baseline",
+    "tune_alpha": "interpolate.baseline",
     "DataError": "errors",
     "FormatError": "errors",
-    "TrainConfig": "training.config",
-    "load_config": "training.config",
-    "train_from_config": "training.pipeline",
+    "TrainConfig": "train.config",
+    "load_config": "train.config",
+    "train_from_config": "train.pipeline",
+    "InputBuilder": "injection.inputs",
+    "CrossEncoderModel": "scoring.model",
+    "PairScorer": "scoring.protocol",
+    "make_scorer": "scoring.factory",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

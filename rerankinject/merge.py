@@ -11,8 +11,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from .checkpoint import merge_runs
-from .cli_common import run_cli, setup_logging
+from .cli import run_cli, setup_logging
+from .io.checkpoint import merge_runs
 
 __all__ = ["main"]
 

@@ -38,9 +38,9 @@ MAX_LEN = 512
 
 def load_pairs(n_pairs: int | None):
     """``(run slice {qid: records}, topics, {doc id: text})`` of DL19 BM25 top-100, whole queries in qid order."""
-    from rerankinject.datasets import load_dataset
-    from rerankinject.formats import document_text, read_collection
-    from rerankinject.runs import read_run
+    from rerankinject.datasets.registry import load_dataset
+    from rerankinject.io.formats import document_text, read_collection
+    from rerankinject.io.runs import read_run
 
     dl = load_dataset("dl19")
     run = read_run(dl.run_path("bm25"))
@@ -101,7 +101,7 @@ def worker(args) -> None:
         scores = ce.predict(pairs, batch_size=bs, show_progress_bar=False).tolist()
         seconds = time.perf_counter() - t0
     else:
-        from rerankinject.reranker import ScoreInjectReranker
+        from rerankinject.rerank.reranker import ScoreInjectReranker
 
         backend, workers, batch_size, head = parse_system(system, args.batch_size)
         rr = ScoreInjectReranker(args.model, device="cpu", batch_size=batch_size, max_length=MAX_LEN,
@@ -170,10 +170,10 @@ def main() -> int:
     import numpy as np
     from scipy.stats import spearmanr
 
-    from rerankinject.cross_encoder import DEFAULT_INIT_MODEL, CrossEncoderModel
-    from rerankinject.evaluate import evaluate_run
-    from rerankinject.onnx_backend import export_onnx
-    from rerankinject.runs import RunRecord
+    from rerankinject.evaluate.measures import evaluate_run
+    from rerankinject.io.runs import RunRecord
+    from rerankinject.scoring.model import DEFAULT_INIT_MODEL, CrossEncoderModel
+    from rerankinject.scoring.onnx_backend import export_onnx
 
     if args.model is None:
         args.model = str(Path(tempfile.gettempdir()) / "rerankinject-bench-minilm-ce")

@@ -20,8 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rerankinject import evaluate, index, rerank, search  # noqa: E402
-from rerankinject.cli_common import setup_logging  # noqa: E402
+from rerankinject.cli import setup_logging  # noqa: E402
+from rerankinject.evaluate.__main__ import main as evaluate_main  # noqa: E402
+from rerankinject.index.__main__ import main as index_main  # noqa: E402
+from rerankinject.rerank.__main__ import main as rerank_main  # noqa: E402
+from rerankinject.search.__main__ import main as search_main  # noqa: E402
 
 logger = logging.getLogger("demo")
 
@@ -29,7 +32,7 @@ logger = logging.getLogger("demo")
 def step(name: str, fn, argv: list[str]) -> None:
     """Run one CLI step, log its wall time, stop the demo on failure."""
     t0 = time.perf_counter()
-    logger.info("== %s: python -m rerankinject.%s %s", name, fn.__module__.split(".")[-1], " ".join(argv))
+    logger.info("== %s: python -m rerankinject.%s %s", name, fn.__module__.split(".")[1], " ".join(argv))
     rc = fn(argv)
     if rc:
         raise SystemExit(f"demo step {name!r} failed (exit {rc})")
@@ -56,35 +59,35 @@ def main(argv: list[str] | None = None) -> int:
     dense_idx = ROOT / "indexes" / "scifact.minilm"
     runs = ROOT / "runs"
     if not (idx / "rerankinject.json").is_file():
-        step("lucene index", index.main, ["lucene", "--collection", "scifact-test", "--index", str(idx),
+        step("lucene index", index_main, ["lucene", "--collection", "scifact-test", "--index", str(idx),
                                           "--overwrite"])
     if not dense_idx.is_dir():  # resumes an interrupted encode
-        step("dense index", index.main, ["dense", "--collection", "scifact-test", "--index", str(dense_idx),
+        step("dense index", index_main, ["dense", "--collection", "scifact-test", "--index", str(dense_idx),
                                          "--normalize"])
     common = ["--topics", "scifact-test", "--k", "1000", "--remove-query"]
     bm25 = runs / "scifact-test.bm25.trec"
     dense = runs / "scifact-test.dense.trec"
     hybrid = runs / "scifact-test.hybrid.trec"
     if not bm25.is_file():
-        step("bm25", search.main, ["--retriever", "bm25", "--index", str(idx), "--output", str(bm25),
+        step("bm25", search_main, ["--retriever", "bm25", "--index", str(idx), "--output", str(bm25),
                                    "--bm25-k1", "0.9", "--bm25-b", "0.4", *common])
     if not dense.is_file():
-        step("dense", search.main, ["--retriever", "dense", "--dense-index", str(dense_idx), "--output", str(dense),
+        step("dense", search_main, ["--retriever", "dense", "--dense-index", str(dense_idx), "--output", str(dense),
                                     *common])
     if not hybrid.is_file():
-        step("hybrid", search.main, ["--retriever", "hybrid", "--index", str(idx), "--dense-index", str(dense_idx),
+        step("hybrid", search_main, ["--retriever", "hybrid", "--index", str(idx), "--dense-index", str(dense_idx),
                                      "--output", str(hybrid), "--depth", "100", "--alpha", "0.45",
-                                     "--normalization", "minmax", *common])
+                                     "--normalization", "minmax-query", *common])
     runs_to_eval = [str(bm25), str(dense), str(hybrid)]
     if not args.no_rerank:
         reranked = runs / f"scifact-test.bm25.{MODEL.name}.top{args.rerank_depth}.trec"
         if not reranked.is_file():
-            step("rerank", rerank.main, ["--run", str(bm25), "--topics", "scifact-test", "--corpus", "scifact-test",
+            step("rerank", rerank_main, ["--run", str(bm25), "--topics", "scifact-test", "--corpus", "scifact-test",
                                          "--model", str(MODEL), "--source", f"bm25={bm25}", "--depth",
                                          str(args.rerank_depth), "--backend", args.backend, "--output",
                                          str(reranked)])
         runs_to_eval.append(str(reranked))
-    step("evaluate", evaluate.main, ["--qrels", "scifact-test", *runs_to_eval, "--baseline", str(bm25)])
+    step("evaluate", evaluate_main, ["--qrels", "scifact-test", *runs_to_eval, "--baseline", str(bm25)])
     logger.info("demo finished in %.1fs", time.perf_counter() - t0)
     return 0
 

@@ -20,9 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rerankinject.datasets import load_dataset  # noqa: E402
-from rerankinject.evaluate import evaluate_run  # noqa: E402
-from rerankinject.runs import read_run  # noqa: E402
+from rerankinject.datasets.registry import load_dataset  # noqa: E402
+from rerankinject.evaluate.measures import evaluate_run  # noqa: E402
+from rerankinject.io.runs import read_run  # noqa: E402
 
 KEEP = ("config.json", "injection.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
         "vocab.txt", "training_args.json", "validation_curve.json")

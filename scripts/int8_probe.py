@@ -31,9 +31,9 @@ from bench_rerank import MAX_LEN, load_pairs  # noqa: E402
 
 
 def cascade(args: argparse.Namespace) -> None:
-    from rerankinject.evaluate import evaluate_run
-    from rerankinject.reranker import ScoreInjectReranker
-    from rerankinject.runs import RunRecord
+    from rerankinject.evaluate.measures import evaluate_run
+    from rerankinject.io.runs import RunRecord
+    from rerankinject.rerank.reranker import ScoreInjectReranker
 
     run, topics, corpus, ds = load_pairs(args.pairs)
     scores = {}
@@ -81,7 +81,8 @@ def profile(args: argparse.Namespace) -> None:
     import numpy as np  # noqa: F401  (onnxruntime inputs)
     import onnxruntime as ort
 
-    from rerankinject.cross_encoder import CrossEncoderModel, pad_arrays
+    from rerankinject.scoring.batching import pad_arrays
+    from rerankinject.scoring.model import CrossEncoderModel
 
     run, topics, corpus, _ = load_pairs(args.pairs)
     ce = CrossEncoderModel(args.model, device="cpu", max_length=MAX_LEN)

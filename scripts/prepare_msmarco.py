@@ -3,7 +3,7 @@
     python scripts/prepare_msmarco.py [--out runs/msmarco-train] [--k 100]
 
 Writes collection/queries/qrels, one Lucene index over every MS MARCO passage in the shared data, the BM25 top-k
-training run and the DL19/DL20 official BM25 candidates re-scored with that index (rerankinject.training.msmarco).
+training run and the DL19/DL20 official BM25 candidates re-scored with that index (rerankinject.train.msmarco).
 Steps whose output exists are skipped.
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rerankinject.cli_common import run_cli, setup_logging  # noqa: E402
-from rerankinject.training.msmarco import build_msmarco_training_set  # noqa: E402
+from rerankinject.cli import run_cli, setup_logging  # noqa: E402
+from rerankinject.train.msmarco import build_msmarco_training_set  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

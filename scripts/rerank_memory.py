@@ -23,7 +23,7 @@ CHILD = r"""
 import json, resource, sys, time, tracemalloc
 import torch
 torch.set_num_threads(1)
-from rerankinject import rerank
+from rerankinject.rerank import __main__ as rerank
 tracemalloc.start()
 t0 = time.perf_counter()
 rc = rerank.main(sys.argv[1:])
@@ -40,13 +40,13 @@ def main() -> int:
     p.add_argument("--model", help="cross-encoder folder (default: a tiny random BERT with BM25CAT)")
     args = p.parse_args()
     sys.path.insert(0, str(ROOT))
-    from rerankinject.datasets import load_dataset
-    from rerankinject.runs import RunRecord, read_run, write_run
+    from rerankinject.datasets.registry import load_dataset
+    from rerankinject.io.runs import RunRecord, read_run, write_run
 
     tmp = Path(tempfile.mkdtemp(prefix="rr-mem-"))
     model = args.model
     if model is None:
-        from rerankinject.injection import recipe_for_variant
+        from rerankinject.injection.recipe import recipe_for_variant
         from tests._ce_util import make_tiny_bert
 
         model = str(make_tiny_bert(tmp / "tiny", recipe_for_variant("BM25CAT")))

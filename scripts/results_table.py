@@ -26,9 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rerankinject.datasets import load_dataset  # noqa: E402
-from rerankinject.evaluate import compare_runs, evaluate_run  # noqa: E402
-from rerankinject.runs import RunRecord, read_run  # noqa: E402
+from rerankinject.datasets.registry import load_dataset  # noqa: E402
+from rerankinject.evaluate.measures import compare_runs, evaluate_run  # noqa: E402
+from rerankinject.io.runs import RunRecord, read_run  # noqa: E402
 
 logger = logging.getLogger("results_table")
 

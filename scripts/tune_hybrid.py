@@ -1,7 +1,7 @@
 """Choose the hybrid BM25+dense interpolation weight on SciFact TRAIN queries (never test) and print the table.
 
 The two retrievers are searched once (``--depth`` hits each, exact scores for every candidate); every alpha and
-normalisation is then a pure re-fusion of the same per-retriever runs (:func:`rerankinject.hybrid.fuse_runs`).
+normalisation is then a pure re-fusion of the same per-retriever runs (:func:`rerankinject.search.hybrid.fuse_runs`).
 
     python scripts/tune_hybrid.py --index indexes/scifact --dense-index indexes/scifact.minilm \\
         --topics scifact-train --depth 1000
@@ -18,12 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rerankinject.bm25 import BM25Searcher
-from rerankinject.cli_common import setup_logging
-from rerankinject.datasets import load_dataset
-from rerankinject.dense import DenseSearcher
-from rerankinject.evaluate import evaluate_run
-from rerankinject.hybrid import HybridRetriever, fuse_runs
+from rerankinject.cli import setup_logging
+from rerankinject.datasets.registry import load_dataset
+from rerankinject.evaluate.measures import evaluate_run
+from rerankinject.search.faiss import DenseSearcher
+from rerankinject.search.hybrid import HybridRetriever, fuse_runs
+from rerankinject.search.lucene import BM25Searcher
 
 logger = logging.getLogger("tune_hybrid")
 
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=int, default=1000, help="fused hits evaluated (default 1000)")
     p.add_argument("--alphas", default=",".join(f"{a / 20:.2f}" for a in range(21)),
                    help="comma-separated BM25 weights (default 0.00,0.05,...,1.00)")
-    p.add_argument("--normalizations", default="minmax,zscore")
+    p.add_argument("--normalizations", default="minmax-query,zscore-query")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", help="also write the table as JSON here")
     args = p.parse_args(argv)

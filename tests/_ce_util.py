@@ -6,13 +6,13 @@ import random
 import shutil
 from pathlib import Path
 
-from rerankinject.cross_encoder import DEFAULT_INIT_MODEL
-from rerankinject.injection import InjectionRecipe
+from rerankinject.injection.recipe import InjectionRecipe
+from rerankinject.scoring.model import DEFAULT_INIT_MODEL
 
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
-def make_tiny_bert(folder: Path, recipe: InjectionRecipe | None = None, seed: int = 0) -> Path:
+def make_tiny_bert(folder: Path, recipe: InjectionRecipe | None = None, seed: int = 0, dropout: float = 0.1) -> Path:
     """A randomly initialised 2-layer BERT cross-encoder (num_labels=1) with MiniLM's tokenizer, saved to ``folder``.
 
     Without ``recipe`` the folder is a plain Hugging Face model (loads as CAT).
@@ -22,7 +22,8 @@ def make_tiny_bert(folder: Path, recipe: InjectionRecipe | None = None, seed: in
 
     torch.manual_seed(seed)
     cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=512, num_labels=1)
+                     intermediate_size=64, max_position_embeddings=512, num_labels=1, hidden_dropout_prob=dropout,
+                     attention_probs_dropout_prob=dropout)
     model = BertForSequenceClassification(cfg)
     with torch.no_grad():  # larger weights than the 0.02 default so that scores differ clearly between inputs
         for p in model.parameters():
@@ -57,7 +58,7 @@ def finetune_pairwise(model, pairs, steps: int, batch_pairs: int = 8, lr: float 
     """
     import torch
 
-    from rerankinject.cross_encoder import pad_batch
+    from rerankinject.scoring.batching import pad_batch
 
     torch.manual_seed(seed)
     rng = random.Random(seed)

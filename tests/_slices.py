@@ -6,8 +6,8 @@ import itertools
 import json
 from pathlib import Path
 
-from rerankinject.datasets import load_dataset
-from rerankinject.formats import iter_collection
+from rerankinject.datasets.registry import load_dataset
+from rerankinject.io.formats import iter_collection
 
 
 def scifact_slice(data_root: Path, n_docs: int = 120, n_queries: int = 20) -> tuple[list, dict, dict]:

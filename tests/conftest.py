@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rerankinject.datasets import find_data_root
+from rerankinject.datasets.registry import find_data_root
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +20,7 @@ def data_root() -> Path:
 @pytest.fixture(scope="session")
 def scifact_lucene(tmp_path_factory, data_root) -> Path:
     """A real Lucene index over the full SciFact corpus (5,183 docs; ~5 s to build)."""
-    from rerankinject.bm25 import build_lucene_index
+    from rerankinject.index.lucene import build_lucene_index
 
     out = tmp_path_factory.mktemp("idx") / "scifact"
     build_lucene_index(data_root / "scifact/beir/corpus.jsonl", out, threads=2)

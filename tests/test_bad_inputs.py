@@ -9,8 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from rerankinject import evaluate, interpolate, merge, rerank, search, train
-from rerankinject.injection import recipe_for_variant
+from rerankinject import merge
+from rerankinject.evaluate import __main__ as evaluate
+from rerankinject.injection.recipe import recipe_for_variant
+from rerankinject.interpolate import __main__ as interpolate
+from rerankinject.rerank import __main__ as rerank
+from rerankinject.search import __main__ as search
+from rerankinject.train import __main__ as train
 from tests._ce_util import make_tiny_bert, with_recipe
 
 RUN = ("q1 Q0 d1 1 12.5 bm25\nq1 Q0 d3 2 9.0 bm25\nq1 Q0 d2 3 2.0 bm25\n"
@@ -221,7 +226,7 @@ def test_missing_model_folder(ws, capsys):
 
 # --- resume checkpoints (.partial) ---------------------------------------------------------------------------------
 def test_resume_corrupt_partial(ws, models, capsys):
-    from rerankinject.rerank import _job_config, build_parser
+    from rerankinject.rerank.__main__ import _job_config, build_parser
 
     argv = _rerank(ws, models["cat"], "--resume")
     config = json.dumps({"config": _job_config(build_parser().parse_args(argv), {})}, sort_keys=True, default=str)

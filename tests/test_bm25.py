@@ -2,12 +2,13 @@ import time
 
 import pytest
 
-from rerankinject import search
-from rerankinject.bm25 import BM25Searcher, build_lucene_index
-from rerankinject.datasets import load_dataset
+from rerankinject.datasets.registry import load_dataset
 from rerankinject.errors import DataError
-from rerankinject.evaluate import evaluate_run
-from rerankinject.runs import read_run
+from rerankinject.evaluate.measures import evaluate_run
+from rerankinject.index.lucene import build_lucene_index
+from rerankinject.io.runs import read_run
+from rerankinject.search import __main__ as search
+from rerankinject.search.lucene import BM25Searcher
 
 
 def test_scifact_bm25_matches_anserini_beir_flat(scifact_lucene, tmp_path):

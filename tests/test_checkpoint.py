@@ -1,9 +1,9 @@
 import pytest
 
 from rerankinject import merge
-from rerankinject.checkpoint import QueryCheckpoint, merge_runs, parse_shard, select_shard, shard_of
 from rerankinject.errors import DataError
-from rerankinject.runs import RunRecord, read_run, write_run
+from rerankinject.io.checkpoint import QueryCheckpoint, merge_runs, parse_shard, select_shard, shard_of
+from rerankinject.io.runs import RunRecord, read_run, write_run
 
 
 def _recs(q, n=3):

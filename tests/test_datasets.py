@@ -2,8 +2,8 @@ import shutil
 
 import pytest
 
-from rerankinject import datasets
-from rerankinject.datasets import download, load_dataset, resolve_topics
+from rerankinject.datasets import __main__ as datasets
+from rerankinject.datasets.registry import download, load_dataset, resolve_topics
 from rerankinject.errors import DataError
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rerankinject.errors import DataError
-from rerankinject.formats import document_text
+from rerankinject.io.formats import document_text
 from tests._slices import first_docs, scifact_slice, write_corpus
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -32,7 +32,7 @@ def slice_data(data_root, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def encoder():
-    from rerankinject.dense import TextEncoder
+    from rerankinject.encode.encoder import TextEncoder
 
     # 128 tokens keeps CPU encoding short; the default (256, from the model folder) is checked separately
     return TextEncoder(pooling="mean", normalize=True, max_length=128, batch_size=32)
@@ -40,7 +40,7 @@ def encoder():
 
 @pytest.fixture(scope="module")
 def short_encoder():
-    from rerankinject.dense import TextEncoder
+    from rerankinject.encode.encoder import TextEncoder
 
     return TextEncoder(pooling="mean", normalize=True, max_length=32, batch_size=32)
 
@@ -48,7 +48,7 @@ def short_encoder():
 def test_default_settings(encoder):
     from pathlib import Path
 
-    from rerankinject.dense import EncoderSettings, _default_max_length, default_model_path
+    from rerankinject.encode.encoder import EncoderSettings, _default_max_length, default_model_path
 
     assert _default_max_length(Path(default_model_path())) == 256  # from sentence_bert_config.json
     assert encoder.settings.model_path == str(Path(default_model_path()).resolve()) and encoder.dim == 384
@@ -58,7 +58,7 @@ def test_default_settings(encoder):
 
 @pytest.fixture(scope="module")
 def dense_index(slice_data, encoder, tmp_path_factory):
-    from rerankinject.dense import build_dense_index
+    from rerankinject.index.faiss import build_dense_index
 
     _, _, _, corpus = slice_data
     out = tmp_path_factory.mktemp("dense") / "scifact-slice"
@@ -82,8 +82,9 @@ def test_encoder_matches_sentence_transformers(encoder, data_root):
 
 
 def test_index_layout_and_faiss_searcher(dense_index, slice_data):
-    from rerankinject.dense import DenseQueryEncoder, DenseSearcher
+    from rerankinject.encode.encoder import DenseQueryEncoder
     from rerankinject.jvm import start_jvm
+    from rerankinject.search.faiss import DenseSearcher
 
     start_jvm()
     from pyserini.encode import QueryEncoder
@@ -123,7 +124,7 @@ def test_index_layout_and_faiss_searcher(dense_index, slice_data):
 
 
 def test_resume_after_interrupted_encode(data_root, short_encoder, tmp_path):
-    from rerankinject.dense import build_dense_index, work_dir_for
+    from rerankinject.index.faiss import build_dense_index, work_dir_for
 
     docs = first_docs(data_root, 50)
     corpus = write_corpus(docs, tmp_path / "c.jsonl")
@@ -154,8 +155,8 @@ def test_resume_after_interrupted_encode(data_root, short_encoder, tmp_path):
 
 
 def test_hnsw_index_and_cli(data_root, tmp_path):
-    from rerankinject.dense import DenseSearcher
-    from rerankinject.index import main
+    from rerankinject.index.__main__ import main
+    from rerankinject.search.faiss import DenseSearcher
 
     corpus = write_corpus(first_docs(data_root, 30), tmp_path / "c.jsonl")
     out = tmp_path / "hnsw"
@@ -172,7 +173,7 @@ def test_hnsw_index_and_cli(data_root, tmp_path):
 
 
 def test_missing_or_non_encoder_model_folder(tmp_path):
-    from rerankinject.dense import TextEncoder
+    from rerankinject.encode.encoder import TextEncoder
 
     with pytest.raises(DataError, match="encoder model folder not found"):
         TextEncoder(tmp_path / "nope")
@@ -187,7 +188,7 @@ def test_missing_or_non_encoder_model_folder(tmp_path):
 
 
 def test_docid_list_length_differs_from_index(dense_index, tmp_path):
-    from rerankinject.dense import DenseSearcher
+    from rerankinject.search.faiss import DenseSearcher
 
     bad = tmp_path / "bad"
     shutil.copytree(dense_index, bad)
@@ -200,7 +201,7 @@ def test_docid_list_length_differs_from_index(dense_index, tmp_path):
 def test_query_encoder_dimension_differs_from_index(dense_index, encoder, tmp_path):
     from transformers import BertConfig, BertModel
 
-    from rerankinject.dense import DenseSearcher
+    from rerankinject.search.faiss import DenseSearcher
 
     tiny = tmp_path / "tiny-bert"
     cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
@@ -214,10 +215,10 @@ def test_query_encoder_dimension_differs_from_index(dense_index, encoder, tmp_pa
 def test_rescore_run_cli_and_dense_index_policy(dense_index, slice_data, tmp_path, capsys):
     """--rescore gives every candidate of another run its exact dense score; training's 'index' policy opens a dense
     index for a missing DPR score."""
-    from rerankinject import search
-    from rerankinject.dense import DenseSearcher
-    from rerankinject.runs import RunRecord, read_run, write_run
-    from rerankinject.training.data import ScoreTable
+    from rerankinject.io.runs import RunRecord, read_run, write_run
+    from rerankinject.search import __main__ as search
+    from rerankinject.search.faiss import DenseSearcher
+    from rerankinject.train.data import ScoreTable
 
     docs, topics, _, _ = slice_data
     qids = list(topics)[:3]

@@ -3,11 +3,11 @@ import sys
 
 import pytest
 
-from rerankinject import evaluate
-from rerankinject.datasets import load_dataset
-from rerankinject.evaluate import evaluate_run, per_query
+from rerankinject.datasets.registry import load_dataset
+from rerankinject.evaluate import __main__ as evaluate
+from rerankinject.evaluate.measures import evaluate_run, per_query
+from rerankinject.io.runs import read_run
 from rerankinject.jvm import java_env
-from rerankinject.runs import read_run
 
 
 def test_published_dl19_figures(data_root):
@@ -68,7 +68,7 @@ def test_cli_errors(tmp_path, capsys):
 
 def test_ties_are_evaluated_in_file_order(tmp_path):
     """Tied scores rank by doc id ascending, as write_run writes them (trec_eval alone would put 'b' first)."""
-    from rerankinject.runs import RunRecord, write_run
+    from rerankinject.io.runs import RunRecord, write_run
 
     qrels = {"q": {"b": 1}}
     p = tmp_path / "tied.trec"

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from rerankinject.errors import FormatError
-from rerankinject.formats import document_text, iter_collection, read_collection, read_qrels, read_queries
+from rerankinject.io.formats import document_text, iter_collection, read_collection, read_qrels, read_queries
 
 
 def test_collection_formats(tmp_path):

@@ -7,17 +7,17 @@ import os
 import numpy as np
 import pytest
 
-from rerankinject.formats import document_text
-from rerankinject.hybrid import (
+from rerankinject.injection.normalize import minmax_scores, normalize_query_scores, pyserini_normalize, zscore_scores
+from rerankinject.io.formats import document_text
+from rerankinject.io.runs import read_run
+from rerankinject.search.hybrid import (
     fuse_query,
     fuse_runs,
-    interpolate,
+    interpolate_scores,
     pyserini_fuse,
     retriever_run_paths,
     rrf,
 )
-from rerankinject.normalize import minmax_scores, normalize_query_scores, pyserini_normalize, zscore_scores
-from rerankinject.runs import read_run
 from tests._slices import scifact_slice, write_corpus
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -33,8 +33,8 @@ def test_normalizers():
     assert z["c"] == 0.0 and z["b"] == pytest.approx(1.224744871391589) and z["a"] == pytest.approx(-z["b"])
     assert minmax_scores({"a": 2.0, "b": 2.0}) == {"a": 0.0, "b": 0.0}
     assert zscore_scores({"a": 2.0}) == {"a": 0.0}
-    assert normalize_query_scores(s, "none") == s
-    with pytest.raises(ValueError, match="unknown normalization 'l2'"):
+    assert normalize_query_scores(s, "raw") == s
+    with pytest.raises(ValueError, match="unknown normaliser 'l2'"):
         normalize_query_scores(s, "l2")
     assert pyserini_normalize(3.0, 1.0, 3.0) == 0.5 and pyserini_normalize(1.0, 1.0, 3.0) == -0.5
 
@@ -42,10 +42,10 @@ def test_normalizers():
 def test_fusions():
     b = {"x": 10.0, "y": 5.0, "z": 0.0}
     d = {"x": 0.2, "y": 0.8, "z": 0.5}
-    f = interpolate(b, d, alpha=0.25, normalization="minmax")
+    f = interpolate_scores(b, d, alpha=0.25, normalization="minmax-query")
     assert f == pytest.approx({"x": 0.25, "y": 0.125 + 0.75, "z": 0.75 * 0.5})
     with pytest.raises(ValueError, match="both scores for every candidate"):
-        interpolate(b, {"x": 1.0}, 0.5)
+        interpolate_scores(b, {"x": 1.0}, 0.5)
     r = rrf([b, d], k=60)
     assert r["x"] == pytest.approx(1 / 61 + 1 / 63) and r["y"] == pytest.approx(1 / 62 + 1 / 61)
     # min-fill RRF: a document absent from a list contributes nothing from it
@@ -72,8 +72,8 @@ def test_retriever_run_paths():
 def indexes(data_root, tmp_path_factory):
     import torch
 
-    from rerankinject.bm25 import build_lucene_index
-    from rerankinject.dense import build_dense_index
+    from rerankinject.index.faiss import build_dense_index
+    from rerankinject.index.lucene import build_lucene_index
 
     torch.set_num_threads(2)
     docs, topics, qrels = scifact_slice(data_root, n_docs=60, n_queries=10)
@@ -86,17 +86,17 @@ def indexes(data_root, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def searchers(indexes):
-    from rerankinject.bm25 import BM25Searcher
-    from rerankinject.dense import DenseSearcher
+    from rerankinject.search.faiss import DenseSearcher
+    from rerankinject.search.lucene import BM25Searcher
 
     root, _, _ = indexes
     return BM25Searcher(root / "lucene"), DenseSearcher(root / "dense")
 
 
 def test_pyserini_mode_equals_hybrid_searcher(indexes, searchers):
-    from rerankinject.dense import DenseQueryEncoder
-    from rerankinject.hybrid import HybridRetriever
+    from rerankinject.encode.encoder import DenseQueryEncoder
     from rerankinject.jvm import start_jvm
+    from rerankinject.search.hybrid import HybridRetriever
 
     start_jvm()
     from pyserini.search.faiss import FaissSearcher
@@ -110,7 +110,7 @@ def test_pyserini_mode_equals_hybrid_searcher(indexes, searchers):
     ours = HybridRetriever(bm25, dense)
     for normalization, alpha, weight_on_dense in [(False, 0.1, False), (True, 0.5, False), (True, 2.0, True)]:
         result = ours.search_runs(topics, k=10, depth=10, fusion="pyserini", alpha=alpha,
-                                  normalization="minmax" if normalization else "none", min_fill=True,
+                                  normalization="minmax-query" if normalization else "raw", min_fill=True,
                                   weight_on_dense=weight_on_dense, progress=False)
         for qid, query in topics.items():
             expected = pyserini.search(query, k0=10, k=10, alpha=alpha, normalization=normalization,
@@ -126,8 +126,8 @@ def test_pyserini_mode_equals_hybrid_searcher(indexes, searchers):
 
 
 def test_exact_fill_differs_from_min_fill_and_equals_recomputation(indexes, searchers):
-    from rerankinject.hybrid import HybridRetriever
     from rerankinject.jvm import start_jvm
+    from rerankinject.search.hybrid import HybridRetriever
 
     start_jvm()
     from pyserini.search.lucene import LuceneSearcher
@@ -136,7 +136,7 @@ def test_exact_fill_differs_from_min_fill_and_equals_recomputation(indexes, sear
     bm25, dense = searchers
     hyb = HybridRetriever(bm25, dense)
     # k covers the whole union of two depth-10 lists, so the fused run holds every candidate
-    kw = dict(k=1000, depth=10, fusion="interpolate", alpha=0.3, normalization="minmax", progress=False)
+    kw = dict(k=1000, depth=10, fusion="interpolate", alpha=0.3, normalization="minmax-query", progress=False)
     exact = hyb.search_runs(topics, **kw)
     mfill = hyb.search_runs(topics, min_fill=True, **kw)
     assert exact.fused != mfill.fused
@@ -179,14 +179,14 @@ def test_exact_fill_differs_from_min_fill_and_equals_recomputation(indexes, sear
     assert n_checked > 0
     # fuse_runs on the per-retriever runs reproduces the fused run (what tune_hybrid.py relies on)
     full = exact
-    again = fuse_runs(full.bm25, full.dense, fusion="interpolate", alpha=0.3, normalization="minmax")
+    again = fuse_runs(full.bm25, full.dense, fusion="interpolate", alpha=0.3, normalization="minmax-query")
     assert {q: [(r.doc_id, pytest.approx(r.score)) for r in v] for q, v in again.items()} == \
         {q: [(r.doc_id, r.score) for r in v] for q, v in full.fused.items()}
     assert all(np.isfinite(r.score) for v in full.fused.values() for r in v)
 
 
 def test_search_cli_writes_three_runs(indexes, tmp_path):
-    from rerankinject.search import main
+    from rerankinject.search.__main__ import main
 
     root, _, topics = indexes
     tfile = tmp_path / "topics.tsv"

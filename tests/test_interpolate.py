@@ -7,8 +7,9 @@ import math
 import pytest
 
 from rerankinject.errors import DataError
-from rerankinject.interpolate import alpha_grid, interpolate_runs, main, tune_alpha
-from rerankinject.runs import RunRecord, read_run, records_from_dict, write_run
+from rerankinject.interpolate.__main__ import main
+from rerankinject.interpolate.baseline import alpha_grid, interpolate_runs, tune_alpha
+from rerankinject.io.runs import RunRecord, read_run, records_from_dict, write_run
 
 FIRST = records_from_dict({"q1": {"a": 10.0, "b": 8.0, "c": 6.0, "d": 1.0}, "q2": {"x": 3.0, "y": 2.0}})
 CE = records_from_dict({"q1": {"a": -2.0, "b": 1.0, "c": 3.0}, "q2": {"x": 0.0, "y": 5.0}})

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from rerankinject.datasets import load_dataset
-from rerankinject.formats import read_collection
-from rerankinject.runs import read_run
-from rerankinject.training.msmarco import build_msmarco_training_set
+from rerankinject.datasets.registry import load_dataset
+from rerankinject.io.formats import read_collection
+from rerankinject.io.runs import read_run
+from rerankinject.train.msmarco import build_msmarco_training_set
 
 
 @pytest.mark.slow

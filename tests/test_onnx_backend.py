@@ -11,12 +11,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rerankinject.cross_encoder import DEFAULT_INIT_MODEL, CrossEncoderModel, pad_batch
-from rerankinject.datasets import load_dataset
-from rerankinject.formats import document_text, read_collection
-from rerankinject.rerank import build_parser
-from rerankinject.reranker import ScoreInjectReranker
-from rerankinject.runs import read_run
+from rerankinject.datasets.registry import load_dataset
+from rerankinject.io.formats import document_text, read_collection
+from rerankinject.io.runs import read_run
+from rerankinject.rerank.__main__ import build_parser
+from rerankinject.rerank.reranker import ScoreInjectReranker
+from rerankinject.scoring.batching import pad_batch
+from rerankinject.scoring.model import DEFAULT_INIT_MODEL, CrossEncoderModel
 
 N_QUERIES, DEPTH = 3, 30
 
@@ -106,7 +107,7 @@ def test_concurrent_batches_give_the_same_scores(minilm_ce, dl19_slice, backend)
 
 def test_exact_head_rescores_the_int8_top_in_fp32(minilm_ce, dl19_slice):
     """--exact-head K: the int8 top K get fp32 scores and order; the tail keeps int8 order and score gaps, below."""
-    from rerankinject.rerank import main as rerank_main
+    from rerankinject.rerank.__main__ import main as rerank_main
 
     run, topics, corpus = dl19_slice
     k = 10

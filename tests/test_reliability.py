@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from rerankinject import merge, rerank, search
-from rerankinject.checkpoint import shard_of
-from rerankinject.datasets import load_dataset
-from rerankinject.injection import recipe_for_variant
-from rerankinject.runs import read_run, write_run
+from rerankinject import merge
+from rerankinject.datasets.registry import load_dataset
+from rerankinject.injection.recipe import recipe_for_variant
+from rerankinject.io.checkpoint import shard_of
+from rerankinject.io.runs import read_run, write_run
+from rerankinject.rerank import __main__ as rerank
+from rerankinject.search import __main__ as search
 from tests._ce_util import make_tiny_bert, with_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,7 +180,7 @@ def test_rerank_resume_skips_done_queries(rerank_setup, rerank_reference, tmp_pa
     model, run = rerank_setup
     out = tmp_path / "out.trec"
     partial = Path(str(out) + ".partial")
-    from rerankinject.rerank import _job_config, build_parser, parse_sources
+    from rerankinject.rerank.__main__ import _job_config, build_parser, parse_sources
 
     args = build_parser().parse_args(_rerank_args(model, run, out))
     config = json.loads(json.dumps(_job_config(args, parse_sources(args.source)), sort_keys=True))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rerankinject.injection import recipe_for_variant
-from rerankinject.rerank import main, parse_sources
-from rerankinject.runs import read_run, write_run
+from rerankinject.injection.recipe import recipe_for_variant
+from rerankinject.io.runs import read_run, write_run
+from rerankinject.rerank.__main__ import main, parse_sources
 from tests._ce_util import make_tiny_bert, with_recipe
 
 DOCS = {"d1": "fleas carry plague", "d2": "stock prices rose", "d3": "cats get fleas", "d4": "banana bread"}

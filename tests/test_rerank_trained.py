@@ -13,13 +13,13 @@ import json
 import random
 from collections import defaultdict
 
-from rerankinject.cross_encoder import DEFAULT_INIT_MODEL, CrossEncoderModel
-from rerankinject.datasets import load_dataset
-from rerankinject.evaluate import evaluate_run
-from rerankinject.formats import read_collection
-from rerankinject.injection import recipe_for_variant
-from rerankinject.reranker import ScoreInjectReranker
-from rerankinject.runs import RunRecord, read_run
+from rerankinject.datasets.registry import load_dataset
+from rerankinject.evaluate.measures import evaluate_run
+from rerankinject.injection.recipe import recipe_for_variant
+from rerankinject.io.formats import read_collection
+from rerankinject.io.runs import RunRecord, read_run
+from rerankinject.rerank.reranker import ScoreInjectReranker
+from rerankinject.scoring.model import DEFAULT_INIT_MODEL, CrossEncoderModel
 from tests._ce_util import finetune_pairwise
 
 STEPS, BATCH_PAIRS, LR, HEAD_LR, MAX_LEN = 40, 8, 1e-4, 1e-3, 128

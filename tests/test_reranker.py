@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from rerankinject.errors import DataError
-from rerankinject.injection import recipe_for_variant
-from rerankinject.reranker import Candidate, ScoreInjectReranker, Scorer, apply_depth
-from rerankinject.runs import RunRecord, sort_hits
+from rerankinject.injection.recipe import recipe_for_variant
+from rerankinject.io.runs import RunRecord, sort_hits
+from rerankinject.rerank.reranker import Candidate, ScoreInjectReranker, Scorer, apply_depth
 from tests._ce_util import make_tiny_bert, with_recipe
 
 QUERY = "do fleas carry disease"
@@ -109,7 +109,8 @@ def test_missing_score_error_min_and_scorer(folder):
     rr_s = ScoreInjectReranker(rr.model.model_dir, device="cpu", scorers={"bm25": fake})
     seen = []
     orig = rr_s.model.predict
-    rr_s.model.predict = lambda inputs, batch_size=32, progress=False: seen.extend(inputs) or orig(inputs, batch_size)
+    rr_s.model.predict = lambda inputs, batch_size=32, progress=False, **_: (
+        seen.extend(inputs) or orig(inputs, batch_size))
     rr_s.rerank(QUERY, _cands(scores=partial))
     assert fake.calls == [(QUERY, "e")]
     tok = rr_s.model.tokenizer
@@ -117,13 +118,20 @@ def test_missing_score_error_min_and_scorer(folder):
 
     rr_min = ScoreInjectReranker(rr.model.model_dir, device="cpu", missing="min")
     seen.clear()
-    rr_min.model.predict = lambda inputs, batch_size=32, progress=False: seen.extend(inputs) or [0.0] * len(inputs)
+    rr_min.model.predict = lambda inputs, batch_size=32, progress=False, **_: (
+        seen.extend(inputs) or [0.0] * len(inputs))
     rr_min.rerank(QUERY, _cands(scores=partial))
     assert " [SEP] 3 [SEP] " in tok.decode(seen[-1][0])  # the minimum 1.5 / 50 -> 3
     with pytest.raises(DataError, match="no candidate has a 'bm25' score"):
         rr_min.rerank(QUERY, _cands(scores={}))
+    rr_zero = ScoreInjectReranker(rr.model.model_dir, device="cpu", missing="zero")
+    seen.clear()
+    rr_zero.model.predict = lambda inputs, batch_size=32, progress=False, **_: (
+        seen.extend(inputs) or [0.0] * len(inputs))
+    rr_zero.rerank(QUERY, _cands(scores=partial))
+    assert " [SEP] 0 [SEP] " in tok.decode(seen[-1][0])  # zero -> 0
     with pytest.raises(ValueError, match="missing must be one of"):
-        ScoreInjectReranker(rr.model.model_dir, missing="zero")
+        ScoreInjectReranker(rr.model.model_dir, missing="drop")  # a training policy: not for re-ranking
 
 
 def test_rerank_run_requires_recipe_sources(folder):
@@ -147,16 +155,17 @@ def test_rerank_run_min_policy_uses_source_run_minimum(folder):
     # the source run scores 'a' and a doc outside the candidates with the query's minimum 5.0
     src = {"q1": {"a": 30.0, "x": 5.0}}
     seen = []
-    rr.model.predict = lambda inputs, batch_size=32, progress=False: seen.extend(inputs) or [0.0] * len(inputs)
+    rr.model.predict = lambda inputs, batch_size=32, progress=False, **_: (
+        seen.extend(inputs) or [0.0] * len(inputs))
     rr.rerank_run(run, {"q1": QUERY}, TEXTS, {"bm25": src})
     decoded = [rr.model.tokenizer.decode(ids) for ids, _ in seen]
     assert " [SEP] 60 [SEP] " in decoded[0] and " [SEP] 10 [SEP] " in decoded[1]
 
 
 def test_pyserini_pipeline_lucene_searcher_to_reranker(folder, scifact_lucene, data_root):
-    from rerankinject.bm25 import BM25Searcher
-    from rerankinject.formats import document_text, read_collection
+    from rerankinject.io.formats import document_text, read_collection
     from rerankinject.jvm import start_jvm
+    from rerankinject.search.lucene import BM25Searcher
 
     start_jvm()
     from pyserini.search.lucene import LuceneSearcher
@@ -169,7 +178,8 @@ def test_pyserini_pipeline_lucene_searcher_to_reranker(folder, scifact_lucene, d
     rr = ScoreInjectReranker(folder(recipe_for_variant("BM25CAT")), device="cpu")
     seen = []
     orig = rr.model.predict
-    rr.model.predict = lambda inputs, batch_size=32, progress=False: seen.extend(inputs) or orig(inputs, batch_size)
+    rr.model.predict = lambda inputs, batch_size=32, progress=False, **_: (
+        seen.extend(inputs) or orig(inputs, batch_size))
     recs = rr.rerank_hits(query, hits, searcher, query_id="1", depth=8)
     assert [r.doc_id for r in recs[8:]] == [h.docid for h in hits[8:]]
     assert {r.doc_id for r in recs} == {h.docid for h in hits}
@@ -189,10 +199,11 @@ def test_pyserini_pipeline_lucene_searcher_to_reranker(folder, scifact_lucene, d
     cands.append(Candidate(extra, document_text(corpus[extra]), {}))
     rr_s = ScoreInjectReranker(rr.model.model_dir, device="cpu", scorers={"bm25": bm25})
     seen2 = []
-    rr_s.model.predict = lambda inputs, batch_size=32, progress=False: seen2.extend(inputs) or [0.0] * len(inputs)
+    rr_s.model.predict = lambda inputs, batch_size=32, progress=False, **_: (
+        seen2.extend(inputs) or [0.0] * len(inputs))
     rr_s.rerank(query, cands)
     exact = {h.docid: h.score for h in bm25.search(query, 20)}[extra]
     assert abs(bm25.score(query, extra) - exact) < 1e-4
-    from rerankinject.injection import render_score
+    from rerankinject.injection.recipe import render_score
 
     assert rr_s.model.tokenizer.decode(seen2[-1][0]).count(f" {render_score(exact / 50)} [SEP]") >= 1

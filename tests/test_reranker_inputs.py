@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from rerankinject.injection import InjectionRecipe, Normalizer, recipe_for_variant
-from rerankinject.reranker import Candidate, ScoreInjectReranker
+from rerankinject.injection.normalize import Normalizer
+from rerankinject.injection.recipe import InjectionRecipe, recipe_for_variant
+from rerankinject.rerank.reranker import Candidate, ScoreInjectReranker
 from tests._ce_util import make_tiny_bert, with_recipe
 
 CLS, SEP = 101, 102
@@ -39,7 +40,7 @@ def _capture(folder, candidates, query=QUERY, **kw):
     seen = []
     orig = rr.model.predict
 
-    def spy(inputs, batch_size=32, progress=False):
+    def spy(inputs, batch_size=32, progress=False, **kw):
         seen.extend(inputs)
         return orig(inputs, batch_size, progress)
 

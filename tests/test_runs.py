@@ -3,7 +3,7 @@ import gzip
 import pytest
 
 from rerankinject.errors import DataError, FormatError
-from rerankinject.runs import RunRecord, read_run, records_from_dict, write_run
+from rerankinject.io.runs import RunRecord, read_run, records_from_dict, write_run
 
 
 def test_roundtrip_full_precision_ranks_and_ties(tmp_path):

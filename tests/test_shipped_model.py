@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from rerankinject.datasets import load_dataset
-from rerankinject.evaluate import evaluate_run
-from rerankinject.formats import document_text, read_collection
-from rerankinject.reranker import ScoreInjectReranker
-from rerankinject.runs import read_run
+from rerankinject.datasets.registry import load_dataset
+from rerankinject.evaluate.measures import evaluate_run
+from rerankinject.io.formats import document_text, read_collection
+from rerankinject.io.runs import read_run
+from rerankinject.rerank.reranker import ScoreInjectReranker
 
 MODEL = Path(__file__).resolve().parent.parent / "models" / "minilm-l6-msmarco-bm25cat"
 
@@ -36,7 +36,7 @@ def test_reranks_dl19_slice_far_above_random_order(data_root):
     BM25 of its training index, see its card; here the full-corpus BM25 scores are injected instead)."""
     import random
 
-    from rerankinject.runs import RunRecord
+    from rerankinject.io.runs import RunRecord
 
     dl = load_dataset("dl19")
     bm25 = read_run(dl.run_path("bm25"))

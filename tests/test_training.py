@@ -10,17 +10,11 @@ import pytest
 import torch
 
 from rerankinject.errors import DataError, FormatError
-from rerankinject.injection import Normalizer
-from rerankinject.training.config import TrainConfig, load_config
-from rerankinject.training.data import Pair, ScoreTable, attach_scores, sample_pairs, split_queries
-from rerankinject.training.losses import (
-    bce_loss,
-    bm25added_labels,
-    margin_mse_loss,
-    pair_loss,
-    pointwise_mse_loss,
-)
-from rerankinject.training.teachers import EnsembleTeacher, read_hofstatter_teacher
+from rerankinject.injection.normalize import Normalizer
+from rerankinject.train.config import TrainConfig, load_config
+from rerankinject.train.data import Pair, ScoreTable, attach_scores, sample_pairs, split_queries
+from rerankinject.train.losses import bce_loss, bm25added_labels, margin_mse_loss, pair_loss, pointwise_mse_loss
+from rerankinject.train.teachers import EnsembleTeacher, read_hofstatter_teacher
 
 CONFIGS = Path(__file__).resolve().parent.parent / "scripts" / "configs"
 
@@ -50,7 +44,7 @@ def test_unknown_config_key_names_key_and_file(tmp_path):
     with pytest.raises(DataError, match=r"bad\.yaml:3: unknown config key 'learning_rate'"):
         load_config(cfg)
     cfg.write_text("dataset: dl20\nsources: {bm25: bm25}\nteacher: {kind: ensemble, runz: {a: b}}\n")
-    with pytest.raises(DataError, match=r"bad\.yaml: teacher: unknown key\(s\) \['runz'\]"):
+    with pytest.raises(DataError, match=r"bad\.yaml:\d+: teacher: unknown key\(s\) \['runz'\]"):
         load_config(cfg)
     cfg.write_text("dataset: dl20\nsources: {bm25: bm25}\nloss: margin-mse\n")
     with pytest.raises(DataError, match="set teacher.kind"):
@@ -70,7 +64,7 @@ def test_every_shipped_config_loads_and_flags_override():
 
 
 def test_cli_rejects_unknown_key_and_bad_flag(tmp_path, capsys):
-    from rerankinject.train import main
+    from rerankinject.train.__main__ import main
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text("dataset: dl20\nsources: {bm25: bm25}\nepochz: 2\n")
@@ -125,8 +119,8 @@ def test_ensemble_teacher_is_mean_of_per_query_minmax():
 # --- real data: teacher file, empty set, short training, resume, loading ------------------------------------
 @pytest.fixture(scope="module")
 def dl20(data_root):
-    from rerankinject.datasets import load_dataset
-    from rerankinject.runs import read_run
+    from rerankinject.datasets.registry import load_dataset
+    from rerankinject.io.runs import read_run
 
     ds = load_dataset("dl20")
     return ds, ds.topics(), ds.qrels(), read_run(ds.run_path("bm25"))
@@ -146,7 +140,7 @@ def _teacher_file(path: Path, dl20, qids) -> Path:
 
 
 def test_hofstatter_teacher_file_unknown_ids_name_file_and_line(tmp_path, dl20):
-    from rerankinject.formats import read_collection
+    from rerankinject.io.formats import read_collection
 
     ds, topics, _, _ = dl20
     corpus = read_collection(ds.corpus_path)
@@ -177,10 +171,10 @@ def _dl20_cfg(tmp_path, **kw) -> TrainConfig:
 
 
 def test_hofstatter_teacher_drives_pairs_and_empty_set_is_an_error(tmp_path, dl20):
-    from rerankinject.training.pipeline import prepare
+    from rerankinject.train.pipeline import prepare
 
     _, topics, _, _ = dl20
-    from rerankinject.training.data import split_queries as split
+    from rerankinject.train.data import split_queries as split
 
     judged = [q for q in topics if any(g >= 2 for g in dl20[2].get(q, {}).values())]
     train_q, val_q = split(judged, 6, 3)
@@ -199,10 +193,10 @@ def test_hofstatter_teacher_drives_pairs_and_empty_set_is_an_error(tmp_path, dl2
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, scifact_lucene):
     """A short real BM25CAT run on a slice of SciFact train (50 queries, BM25 top 30; a few steps)."""
-    from rerankinject.bm25 import BM25Searcher
-    from rerankinject.datasets import load_dataset
-    from rerankinject.runs import write_run
-    from rerankinject.training.pipeline import train_from_config
+    from rerankinject.datasets.registry import load_dataset
+    from rerankinject.io.runs import write_run
+    from rerankinject.search.lucene import BM25Searcher
+    from rerankinject.train.pipeline import train_from_config
 
     tmp = tmp_path_factory.mktemp("train")
     topics = load_dataset("scifact-train").topics()
@@ -231,8 +225,9 @@ def test_short_training_lowers_loss_and_raises_validation_ndcg(trained):
     args = json.loads((out / "best" / "training_args.json").read_text())
     assert args["variant"] == "BM25CAT" and args["lr"] == cfg.lr
     assert json.loads((out / "best" / "injection.json").read_text())["sources"] == ["bm25"]
-    assert {p.name for p in (out / "checkpoint").iterdir()} >= {
-        "optimizer.pt", "scheduler.pt", "rng.pt", "trainer_state.json", "injection.json", "validation_curve.json"}
+    assert {p.name for p in (out / "checkpoint-8").iterdir()} >= {
+        "optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json", "model.safetensors"}
+    assert curve["pairs_seen"] == 8 * 8 * 2  # steps x groups x (positive, negative)
 
 
 def test_validation_only_reranks_the_held_out_queries_with_the_best_model(trained, capsys):
@@ -240,9 +235,9 @@ def test_validation_only_reranks_the_held_out_queries_with_the_best_model(traine
     depth it reproduces the best validation nDCG@10; the run holds the validation queries only; misuse is refused."""
     from dataclasses import replace
 
-    from rerankinject.runs import read_run
-    from rerankinject.train import main as train_main
-    from rerankinject.training.pipeline import prepare, rerank_validation
+    from rerankinject.io.runs import read_run
+    from rerankinject.train.__main__ import main as train_main
+    from rerankinject.train.pipeline import prepare, rerank_validation
 
     cfg, curve = trained
     result = rerank_validation(replace(cfg, test_depth=cfg.val_depth))
@@ -259,7 +254,7 @@ def test_trained_folder_loads_in_three_libraries(trained):
     from sentence_transformers import CrossEncoder
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from rerankinject.cross_encoder import CrossEncoderModel
+    from rerankinject.scoring.model import CrossEncoderModel
 
     cfg, _ = trained
     best = Path(cfg.output_dir) / "best"
@@ -280,49 +275,55 @@ def test_trained_folder_loads_in_three_libraries(trained):
 
 
 def test_resume_after_interruption_reproduces_the_uninterrupted_run(tmp_path, dl20):
-    from rerankinject.cross_encoder import DEFAULT_INIT_MODEL, CrossEncoderModel
-    from rerankinject.training.pipeline import make_recipe, prepare
-    from rerankinject.training.trainer import Trainer
-    from rerankinject.training.validation import RerankSet
+    """A run killed after its step-2 checkpoint and started again ends with the uninterrupted run's weights."""
+    from rerankinject.scoring.model import DEFAULT_INIT_MODEL, CrossEncoderModel
+    from rerankinject.train.pipeline import build_dataset, make_recipe, prepare
+    from rerankinject.train.trainer import ValidationCallback, train_model
+    from rerankinject.train.validation import RerankSet
 
     cfg = _dl20_cfg(tmp_path, max_length=32, max_steps=4, eval_steps=2, batch_size=2, val_queries=2, val_depth=3,
                     eval_at_start=False)
     prep = prepare(cfg)
 
-    def make(out, model_dir=None):
+    def fit(out):
         torch.manual_seed(cfg.seed)
         c = TrainConfig(**{**cfg.__dict__, "output_dir": str(out)})
-        ce = CrossEncoderModel(model_dir or DEFAULT_INIT_MODEL(), recipe=make_recipe(c), device="cpu")
+        ce = CrossEncoderModel(DEFAULT_INIT_MODEL(), recipe=make_recipe(c), device="cpu")
         vs = RerankSet(ce, prep.val_qids, prep.queries, prep.table, "bm25", c.val_depth, prep.corpus, prep.qrels, 2)
-        return Trainer(c, ce, prep.pairs, prep.queries, prep.corpus, prep.table, vs)
+        ds = build_dataset(c, ce, prep.pairs, prep.queries, prep.corpus, prep.table, "bm25")
+        return ce, train_model(c, ce, ds, vs)
 
-    full = make(tmp_path / "full")
-    full.train()
-    broken = make(tmp_path / "broken")
-    original = broken.save_checkpoint
+    full_ce, full = fit(tmp_path / "full")
+    original = ValidationCallback.on_evaluate
 
-    def crash_after_step_2():
-        original()
-        if broken.state["step"] >= 2:
-            broken.save_checkpoint = original
-            raise KeyboardInterrupt
+    def crash_after_step_2(self, args, state, control, **kw):
+        original(self, args, state, control, **kw)
+        if state.global_step >= 2:
+            raise KeyboardInterrupt  # after the evaluation, before the checkpoint of step 2 is written
 
-    broken.save_checkpoint = crash_after_step_2
-    with pytest.raises(KeyboardInterrupt):
-        broken.train()
-    resumed = make(tmp_path / "broken", tmp_path / "broken" / "checkpoint")
-    resumed.load_checkpoint(tmp_path / "broken" / "checkpoint")
-    assert resumed.state["step"] == 2
-    resumed.train()
-    assert resumed.state["step"] == 4 and resumed.state["position"] == full.state["position"]
-    for (n, a), (_, b) in zip(full.ce.model.named_parameters(), resumed.ce.model.named_parameters(), strict=True):
+    ValidationCallback.on_evaluate = crash_after_step_2
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fit(tmp_path / "broken")
+    finally:
+        ValidationCallback.on_evaluate = original
+    assert not (tmp_path / "broken" / "checkpoint-2").exists()
+    with pytest.raises(KeyboardInterrupt):  # interrupted again, this time after the step-2 checkpoint
+        ValidationCallback.on_save = lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt())
+        try:
+            fit(tmp_path / "broken")
+        finally:
+            del ValidationCallback.on_save
+    assert (tmp_path / "broken" / "checkpoint-2").is_dir()
+    resumed_ce, resumed = fit(tmp_path / "broken")
+    for (n, a), (_, b) in zip(full_ce.model.named_parameters(), resumed_ce.model.named_parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-6), n
-    assert [e["nDCG@10"] for e in resumed.state["evaluations"]] == pytest.approx(
-        [e["nDCG@10"] for e in full.state["evaluations"]])
+    assert [e["step"] for e in resumed["evaluations"]] == [e["step"] for e in full["evaluations"]] == [2, 4]
+    assert [e["nDCG@10"] for e in resumed["evaluations"]] == pytest.approx([e["nDCG@10"] for e in full["evaluations"]])
 
 
 def test_ensemble_teacher_and_bm25added_labels_on_dl20(tmp_path, dl20):
-    from rerankinject.training.pipeline import prepare
+    from rerankinject.train.pipeline import prepare
 
     cfg = _dl20_cfg(tmp_path, variant="CAT", loss="bm25added", teacher={
         "kind": "ensemble", "runs": {"spladepp": "spladepp", "tasb": "tasb", "ada2": "ada2"}},
@@ -337,10 +338,10 @@ def test_ensemble_teacher_and_bm25added_labels_on_dl20(tmp_path, dl20):
 
 
 def test_cross_encoder_teacher_scores_pairs(trained):
-    from rerankinject.datasets import load_dataset
-    from rerankinject.formats import read_collection
-    from rerankinject.training.data import ScoreTable
-    from rerankinject.training.teachers import cross_encoder_teacher
+    from rerankinject.datasets.registry import load_dataset
+    from rerankinject.io.formats import read_collection
+    from rerankinject.train.data import ScoreTable
+    from rerankinject.train.teachers import cross_encoder_teacher
 
     cfg, _ = trained
     ds = load_dataset("scifact-train")

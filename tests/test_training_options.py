@@ -9,13 +9,21 @@ import math
 import pytest
 import torch
 
-from rerankinject.datasets import is_dataset, load_dataset, resolve_qrels, resolve_topics
+from rerankinject.datasets.registry import is_dataset, load_dataset, resolve_qrels, resolve_topics
 from rerankinject.errors import DataError
-from rerankinject.training.config import TrainConfig
-from rerankinject.training.data import Pair, ScoreTable
-from rerankinject.training.losses import pair_loss, pairwise_loss
-from rerankinject.training.msmarco import strip_no_title
+from rerankinject.train.config import TrainConfig
+from rerankinject.train.data import Pair, ScoreTable
+from rerankinject.train.losses import pair_loss, pairwise_loss
+from rerankinject.train.msmarco import strip_no_title
 from tests._ce_util import make_tiny_bert
+
+
+def _fit(cfg, ce, pairs, queries, corpus, table, val_set=None):
+    """Train through the library path (groups, collator, Hugging Face Trainer); returns the curve."""
+    from rerankinject.train.pipeline import build_dataset
+    from rerankinject.train.trainer import train_model
+
+    return train_model(cfg, ce, build_dataset(cfg, ce, pairs, queries, corpus, table, "bm25"), val_set)
 
 
 def test_pairwise_loss_is_softplus_of_the_margin():
@@ -34,9 +42,9 @@ def test_config_accepts_pairwise_without_teacher_and_checks_head_lr():
 
 
 def test_head_lr_and_frozen_embeddings(tmp_path):
-    from rerankinject.cross_encoder import CrossEncoderModel
-    from rerankinject.formats import Document
-    from rerankinject.training.trainer import Trainer
+    from rerankinject.io.formats import Document
+    from rerankinject.scoring.model import CrossEncoderModel
+    from rerankinject.train.trainer import param_groups
 
     ce = CrossEncoderModel(make_tiny_bert(tmp_path / "tiny"), device="cpu")
     before = {n: p.detach().clone() for n, p in ce.model.named_parameters()}
@@ -45,16 +53,22 @@ def test_head_lr_and_frozen_embeddings(tmp_path):
     pairs = [Pair("q1", "d1", "d0"), Pair("q1", "d4", "d2"), Pair("q2", "d2", "d3"), Pair("q2", "d5", "d0")]
     table = ScoreTable({"bm25": {"q1": {f"d{i}": float(i) for i in range(6)},
                                  "q2": {f"d{i}": float(i) for i in range(6)}}})
-    cfg = TrainConfig(dataset="x", sources={"bm25": "x"}, loss="pairwise", lr=1e-3, head_lr=1e-2,
+    cfg = TrainConfig(dataset="x", sources={"bm25": "x"}, loss="bce", lr=1e-3, head_lr=1e-2,
                       freeze_embeddings=True, warmup_steps=0, max_steps=3, batch_size=2, eval_steps=100,
                       log_steps=1, output_dir=str(tmp_path / "out")).validate()
-    trainer = Trainer(cfg, ce, pairs, queries, corpus, table, val_set=None)
-    lrs = sorted({g["lr"] for g in trainer.optimizer.param_groups})
+    groups = param_groups(ce.model, cfg, new_head=True)
+    lrs = sorted({g["lr"] for g in groups})
     assert lrs == [1e-3, 1e-2]
     head = {id(p) for n, p in ce.model.named_parameters() if "classifier" in n or "pooler" in n}
-    for g in trainer.optimizer.param_groups:
+    for g in groups:
         assert all((id(p) in head) == (g["lr"] == 1e-2) for p in g["params"])
-    trainer.train()
+    # a trained cross-encoder's head is kept and learns at lr, unless asked
+    assert {g["lr"] for g in param_groups(ce.model, cfg, new_head=False)} == {1e-3}
+    assert sorted({g["lr"] for g in param_groups(ce.model, TrainConfig(**{**cfg.__dict__, "head_lr_on_trained_head":
+                                                                          True}), new_head=False)}) == [1e-3, 1e-2]
+    for p in ce.model.parameters():
+        p.requires_grad_(True)
+    _fit(cfg, ce, pairs, queries, corpus, table)
     after = dict(ce.model.named_parameters())
     for n, p in after.items():
         changed = not torch.equal(p.detach(), before[n])
@@ -91,8 +105,8 @@ def test_strip_no_title():
 
 
 def test_rescore_run_gives_this_index_scores(scifact_lucene):
-    from rerankinject.bm25 import BM25Searcher
-    from rerankinject.runs import RunRecord
+    from rerankinject.io.runs import RunRecord
+    from rerankinject.search.lucene import BM25Searcher
 
     s = BM25Searcher(scifact_lucene)
     q = "0-dimensional biomaterials show inductive properties"
@@ -106,9 +120,9 @@ def test_rescore_run_gives_this_index_scores(scifact_lucene):
 
 def test_stop_at_step_pauses_and_resumes_on_the_same_schedule(tmp_path):
     """stop_at_step pauses after that step (checkpointed); resuming without it ends where one uninterrupted run ends."""
-    from rerankinject.cross_encoder import CrossEncoderModel
-    from rerankinject.formats import Document
-    from rerankinject.training.trainer import Trainer
+    from rerankinject.io.formats import Document
+    from rerankinject.scoring.model import CrossEncoderModel
+    from rerankinject.train.trainer import last_checkpoint
 
     model_dir = make_tiny_bert(tmp_path / "tiny")
     corpus = {f"d{i}": Document(f"d{i}", "", f"passage number {i} about topic {i % 3}") for i in range(6)}
@@ -116,25 +130,20 @@ def test_stop_at_step_pauses_and_resumes_on_the_same_schedule(tmp_path):
     pairs = [Pair("q1", "d1", "d0"), Pair("q1", "d4", "d2"), Pair("q2", "d2", "d3"), Pair("q2", "d5", "d0")]
     table = ScoreTable({"bm25": {q: {f"d{i}": float(i) for i in range(6)} for q in queries}})
 
-    def run(out: str, **kw) -> tuple[Trainer, dict]:
+    def run(out: str, **kw) -> dict:
         cfg = TrainConfig(dataset="x", sources={"bm25": "x"}, loss="pairwise", lr=1e-3, warmup_steps=1, max_steps=4,
-                          batch_size=2, eval_steps=100, log_steps=1, output_dir=str(tmp_path / out), seed=3,
+                          batch_size=2, eval_steps=2, log_steps=1, output_dir=str(tmp_path / out), seed=3,
                           **kw).validate()
-        ckpt = tmp_path / out / "checkpoint"
         torch.manual_seed(0)
-        trainer = Trainer(cfg, CrossEncoderModel(ckpt if ckpt.is_dir() else model_dir, device="cpu"), pairs, queries,
-                          corpus, table)
-        if ckpt.is_dir():
-            trainer.load_checkpoint(ckpt)
-        trainer.train()
-        return trainer, {n: p.detach().clone() for n, p in trainer.ce.model.named_parameters()}
+        ce = CrossEncoderModel(model_dir, device="cpu")
+        curve = _fit(cfg, ce, pairs, queries, corpus, table)
+        return curve, {n: p.detach().clone() for n, p in ce.model.named_parameters()}
 
     paused, _ = run("split", stop_at_step=2)
-    assert paused.state["step"] == 2 and paused.total_steps == 4
-    assert json.loads((tmp_path / "split" / "checkpoint" / "trainer_state.json").read_text())["step"] == 2
-    resumed, w_split = run("split")
+    assert paused["total_steps"] == 4 and last_checkpoint(tmp_path / "split").endswith("checkpoint-2")
+    _, w_split = run("split")  # resumes from checkpoint-2
     _, w_whole = run("whole")
-    assert resumed.state["step"] == 4
+    assert last_checkpoint(tmp_path / "split").endswith("checkpoint-4")
     for n, w in w_whole.items():
         torch.testing.assert_close(w_split[n], w, rtol=1e-5, atol=1e-6)
     with pytest.raises(DataError, match="stop_at_step: out of range"):
@@ -145,9 +154,8 @@ def test_stop_at_step_pauses_and_resumes_on_the_same_schedule(tmp_path):
                          [((0.9, 0.5, 0.6, 0.7), 6, False), ((0.9, 0.5, 0.4), 2, True)])
 def test_untrained_step0_validation_is_a_reference_not_the_best(tmp_path, scores, best_step, stopped):
     """A fold model once early-stopped on its step-0 score and 'kept' the random head: step 0 never wins now."""
-    from rerankinject.cross_encoder import CrossEncoderModel
-    from rerankinject.formats import Document
-    from rerankinject.training.trainer import Trainer
+    from rerankinject.io.formats import Document
+    from rerankinject.scoring.model import CrossEncoderModel
 
     class Scripted:  # validation scores in call order (the re-ranking itself is tested in test_training.py)
         n_queries = 1
@@ -163,9 +171,8 @@ def test_untrained_step0_validation_is_a_reference_not_the_best(tmp_path, scores
     table = ScoreTable({"bm25": {"q1": {f"d{i}": float(i) for i in range(4)}}})
     cfg = TrainConfig(dataset="x", sources={"bm25": "x"}, loss="pairwise", lr=1e-3, warmup_steps=0, max_steps=6,
                       batch_size=2, eval_steps=2, patience=1, output_dir=str(tmp_path / "out")).validate()
-    trainer = Trainer(cfg, CrossEncoderModel(make_tiny_bert(tmp_path / "tiny"), device="cpu"), pairs,
-                      {"q1": "topic"}, corpus, table, val_set=Scripted())
-    curve = trainer.train()  # validates at step 0 (eval_at_start), then every 2 steps
+    curve = _fit(cfg, CrossEncoderModel(make_tiny_bert(tmp_path / "tiny"), device="cpu"), pairs, {"q1": "topic"},
+                 corpus, table, val_set=Scripted())  # validates at step 0 (eval_at_start), then every 2 steps
     assert curve["best_step"] == best_step and curve["stopped_early"] is stopped
     assert [e["step"] for e in curve["evaluations"]][:3] == [0, 2, 4]
     assert (tmp_path / "out" / "best" / "config.json").is_file()

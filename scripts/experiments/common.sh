@@ -20,7 +20,7 @@ timed() {
 bundled() { $PY -c "from rerankinject.datasets import load_dataset; print(load_dataset('$1').run_path('$2'))"; }
 # keep SRC DEST.trec.gz [DEPTH [TAG]] -> gzip a run into the tracked results (cut at DEPTH hits per query when given)
 keep() {
-  $PY -c "import sys; from rerankinject.runs import read_run, write_run
+  $PY -c "import sys; from rerankinject.io.runs import read_run, write_run
 d = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3] else None
 write_run({q: r[:d] for q, r in read_run(sys.argv[1]).items()}, sys.argv[2], tag=sys.argv[4] if len(sys.argv) > 4 else 'rerankinject')" "$@"
 }

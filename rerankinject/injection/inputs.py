@@ -1,0 +1,113 @@
+"""The model input: token ids for (query, passage, rendered scores) under a recipe and a tokenizer.
+
+The injected scores are never truncated: the query is capped at ``query_max_tokens`` and the passage gets the rest
+of ``max_length``. Training and inference build every input here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .recipe import _FIELD, InjectionRecipe
+
+__all__ = ["InputBuilder"]
+
+
+class InputBuilder:
+    """Token ids for (query, passage, rendered scores) under a recipe, with the tokenizer's own special tokens.
+
+    The pair layout (``[CLS] A [SEP] B [SEP]`` for BERT, ``<s> A </s></s> B </s>`` for RoBERTa) is read off the
+    tokenizer itself. Separators inside a segment are the tokenizer's ``sep_token``.
+    """
+
+    def __init__(self, recipe: InjectionRecipe, tokenizer: Any):
+        self.recipe = recipe
+        self.tokenizer = tokenizer
+        if tokenizer.sep_token_id is None:
+            raise ValueError("the tokenizer has no separator token; score injection needs one")
+        self.sep_id = int(tokenizer.sep_token_id)
+        self._layout = self._pair_layout(tokenizer)
+        self._seg_a, self._seg_b = recipe.segments()
+        self.n_special = len(self._layout[0]) + len(self._layout[2]) + len(self._layout[4])
+        self._score_cache: dict[str, list[int]] = {}
+
+    @staticmethod
+    def _pair_layout(tok: Any) -> tuple[list[int], int, list[int], int, list[int], int]:
+        """(prefix ids, type of A, middle ids, type of B, suffix ids, type of suffix) from encoding a probe pair."""
+        a = tok("a", add_special_tokens=False)["input_ids"]
+        b = tok("b", add_special_tokens=False)["input_ids"]
+        enc = tok("a", "b", return_token_type_ids=True)
+        ids = list(enc["input_ids"])
+        types = list(enc.get("token_type_ids") or [0] * len(ids))
+        i = next(k for k in range(len(ids)) if ids[k:k + len(a)] == a)
+        j = next(k for k in range(i + len(a), len(ids)) if ids[k:k + len(b)] == b)
+        return (ids[:i], types[i], ids[i + len(a):j], types[j], ids[j + len(b):],
+                types[-1] if j + len(b) < len(ids) else types[j])
+
+    def _tok(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _piece_ids(self, piece: str, values: Mapping[str, list[int]]) -> list[int]:
+        out: list[int] = []
+        pos = 0
+        for m in _FIELD.finditer(piece):
+            lit = piece[pos:m.start()].strip()
+            if lit:
+                out += self._tok(lit)
+            out += values[m.group(1)]
+            pos = m.end()
+        tail = piece[pos:].strip()
+        if tail:
+            out += self._tok(tail)
+        return out
+
+    def score_ids(self, text: str) -> list[int]:
+        """Token ids of a rendered score (cached: scores repeat a lot)."""
+        ids = self._score_cache.get(text)
+        if ids is None:
+            ids = self._score_cache[text] = self._tok(text)
+        return ids
+
+    def build(self, query_ids: Sequence[int], passage_ids: Sequence[int],
+              rendered: Mapping[str, str]) -> tuple[list[int], list[int]]:
+        """``(input_ids, token_type_ids)`` from pre-tokenised query and passage (no special tokens).
+
+        The query is cut to ``query_max_tokens``; the passage gets what remains of ``max_length`` after the
+        special tokens, the query, the separators and the scores, which are never cut.
+        """
+        r = self.recipe
+        q = list(query_ids[: r.query_max_tokens])
+        values = {"query": q, "passage": [], **{s: self.score_ids(rendered[s]) for s in r.sources}}
+        # length of everything except the passage
+        fixed_a = [self._piece_ids(p, values) for p in self._seg_a]
+        fixed_b = [self._piece_ids(p, values) for p in self._seg_b]
+        used = self.n_special + sum(map(len, fixed_a)) + sum(map(len, fixed_b))
+        used += (len(fixed_a) - 1) + (len(fixed_b) - 1)  # inner separators
+        room = r.max_length - used
+        if room < 0:
+            raise ValueError(f"max_length {r.max_length} leaves no room for the passage after query and scores")
+        values["passage"] = list(passage_ids[:room])
+        seg_a = self._join([self._piece_ids(p, values) for p in self._seg_a])
+        seg_b = self._join([self._piece_ids(p, values) for p in self._seg_b])
+        pre, ta, mid, tb, suf, ts = self._layout
+        ids = pre + seg_a + mid + seg_b + suf
+        types = [ta] * (len(pre) + len(seg_a) + len(mid)) + [tb] * len(seg_b) + [ts] * len(suf)
+        return ids, types
+
+    def _join(self, pieces: list[list[int]]) -> list[int]:
+        out: list[int] = []
+        for k, p in enumerate(pieces):
+            if k:
+                out.append(self.sep_id)
+            out += p
+        return out
+
+    def encode(self, query: str, passages: Sequence[str],
+               rendered: Sequence[Mapping[str, str]]) -> list[tuple[list[int], list[int]]]:
+        """Inputs for one query and its candidates: the query is tokenised once, passages in one batch call."""
+        if len(passages) != len(rendered):
+            raise ValueError(f"{len(passages)} passages but {len(rendered)} rendered score sets")
+        q = self._tok(query)
+        p_ids = self.tokenizer(list(passages), add_special_tokens=False)["input_ids"] if passages else []
+        return [self.build(q, p, rd) for p, rd in zip(p_ids, rendered, strict=True)]

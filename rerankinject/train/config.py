@@ -1,0 +1,308 @@
+"""Training configuration: one dataclass, read from YAML, overridden by command-line flags.
+
+Every key of a config file must be a field of :class:`TrainConfig` (or of its nested ``teacher`` / ``bm25added``
+mappings); an unknown key is an error that names the key and the file. See ``scripts/configs/*.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError
+from ..injection.normalize import PER_QUERY_KINDS, Normalizer
+from ..injection.recipe import VARIANTS
+from ..rerank.reranker import MISSING_POLICIES as RERANK_MISSING_POLICIES
+from .losses import LOSSES, TEACHER_LOSSES
+
+__all__ = ["TrainConfig", "load_config", "TEACHER_KINDS", "MISSING_POLICIES", "SCALAR_FIELDS"]
+
+TEACHER_KINDS = ("none", "hofstatter", "ensemble", "cross-encoder")
+MISSING_POLICIES = (*RERANK_MISSING_POLICIES, "index", "drop")
+"""What to do when a source has no score for a (query, doc): the re-ranker's policies (fail - the default -, the
+query's minimum score in that source's run, 0) plus ``index`` (the exact score from the source's index: a Lucene
+index gives BM25, a dense index the encoder's inner product) and ``drop`` (drop the training pair)."""
+
+_TEACHER_KEYS = {"kind", "path", "runs", "normalizer", "model", "batch_size"}
+_BM25ADDED_KEYS = {"source", "teacher_weight", "bm25_weight", "bm25_scale", "denominator"}
+
+
+@dataclass
+class TrainConfig:
+    """All training settings (YAML keys = field names; CLI flags = ``--field-name``).
+
+    Attributes:
+        dataset: named data set giving topics, qrels and corpus (``dl20``, ``scifact-train``, ...).
+        sources: first-stage runs ``{source: run}``; a run is a TREC file path, a bundled run name of ``dataset``
+            (``bm25``, ``tasb``) or a mapping ``{run: ..., index: LUCENE_DIR}`` (``index`` for missing="index").
+        candidates: the source whose run gives hard negatives and validation candidates (default: the first).
+        variant: CAT, BM25CAT, DPRCAT, BM25DPRCAT (what is injected; sources must include them).
+        bounds: global min-max bounds ``[low, high]`` per injected source, e.g. ``{bm25: [0, 50], dpr: [90, 115]}``
+            (bounds of a source the variant does not inject are unused; an unknown source name is an error).
+        template, render, query_max_tokens, max_length: the injection recipe (see rerankinject.injection.recipe).
+        init_model: model folder to start from (default all-MiniLM-L6-v2, which gets a new head).
+        output_dir: where checkpoints, the best model and the validation curve go.
+        rel_threshold: minimum grade of a positive (default: the data set's relevance level).
+        negatives_per_positive: hard negatives sampled per positive.
+        neg_depth: negatives come from the candidate run's top ``neg_depth``.
+        unjudged_as_negative: unjudged run documents count as non-relevant (else only judged non-relevant ones).
+        max_positives_per_query: cap on positives per query (None: all).
+        missing_score: one of MISSING_POLICIES, or ``{source: policy}``.
+        val_queries: validation queries split off by query: a count (int) or a fraction (< 1).
+        val_depth: validation re-ranks the candidate run's top ``val_depth``.
+        teacher: ``{kind: none|hofstatter|ensemble|cross-encoder, path, runs, normalizer, model, batch_size}``.
+        loss: bce, pairwise, listwise (localized contrastive estimation over 1 positive + negatives_per_positive
+            negatives; no teacher), margin-mse, mse, bm25added or listwise-kl (teacher).
+        bm25added: ``{source, teacher_weight, bm25_weight, bm25_scale, denominator}`` of the bm25added label.
+        head_lr: learning rate of a NEW classification head and pooler (None: ``lr``); a new head learns faster
+            with a larger rate. Starting from a trained cross-encoder (``init_model`` with a sequence-classification
+            head), its head is kept and learns at ``lr`` unless ``head_lr_on_trained_head``.
+        temperature: teacher temperature of the ``listwise-kl`` loss.
+        dataloader_workers: DataLoader worker processes building batches (0: in the training process).
+        freeze_embeddings: keep the word embeddings (half of MiniLM's parameters) fixed.
+        lr, weight_decay, warmup_ratio, warmup_steps, epochs, max_steps, batch_size, grad_accum, max_grad_norm:
+            optimisation (AdamW, linear warm-up then linear decay; batch_size counts (pos, neg) pairs).
+        stop_at_step: pause after this optimiser step (validated and checkpointed there); the schedule stays that
+            of ``max_steps``/``epochs``, so a later run without it resumes where this one paused (None: off).
+        eval_steps: validate (and checkpoint) every N optimiser steps; eval_at_start: also at step 0.
+        patience: early stopping after N validations without improvement (0: off).
+        precision: auto (bf16 on CUDA when supported, else fp32), fp32, bf16, fp16 (CUDA only).
+        device: cpu / cuda (default: CUDA when available). threads: torch CPU threads.
+        seed: seed of sampling, splitting, shuffling and initialisation.
+        resume: continue from the newest ``output_dir/checkpoint-N`` when present.
+        test_dataset, test_sources, test_depth: optional final test re-ranking of the best model (once).
+        data_root: data root for named data sets.
+    """
+
+    dataset: str = ""
+    sources: dict[str, Any] = field(default_factory=dict)
+    candidates: str | None = None
+    variant: str = "CAT"
+    bounds: dict[str, list[float]] = field(default_factory=dict)
+    template: str = "paper"
+    render: str = "int"
+    query_max_tokens: int = 30
+    max_length: int = 192
+    init_model: str | None = None
+    output_dir: str = "runs/train/model"
+    rel_threshold: int | None = None
+    negatives_per_positive: int = 4
+    neg_depth: int = 100
+    unjudged_as_negative: bool = True
+    max_positives_per_query: int | None = None
+    missing_score: Any = "error"
+    val_queries: float = 0.1
+    val_depth: int = 30
+    teacher: dict[str, Any] = field(default_factory=lambda: {"kind": "none"})
+    loss: str = "bce"
+    bm25added: dict[str, Any] = field(default_factory=dict)
+    lr: float = 1e-4
+    head_lr: float | None = None
+    head_lr_on_trained_head: bool = False
+    freeze_embeddings: bool = False
+    temperature: float = 1.0
+    dataloader_workers: int = 0
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    warmup_steps: int | None = None
+    epochs: int = 1
+    max_steps: int | None = None
+    stop_at_step: int | None = None
+    batch_size: int = 8
+    grad_accum: int = 1
+    max_grad_norm: float = 1.0
+    eval_steps: int = 50
+    eval_at_start: bool = True
+    eval_batch_size: int = 64
+    patience: int = 0
+    log_steps: int = 10
+    precision: str = "auto"
+    device: str | None = None
+    threads: int = 2
+    seed: int = 42
+    resume: bool = True
+    test_dataset: str | None = None
+    test_sources: dict[str, Any] = field(default_factory=dict)
+    test_depth: int = 100
+    data_root: str | None = None
+
+    # ------------------------------------------------------------------------------------------------------
+    def validate(self, where: str = "config") -> TrainConfig:
+        """Check values; raises DataError naming ``where`` and the key."""
+        def bad(key: str, msg: str) -> DataError:
+            return DataError(f"{where}: {key}: {msg}")
+
+        if not self.dataset:
+            raise bad("dataset", "required (a data set name such as dl20 or scifact-train)")
+        if not self.sources or not isinstance(self.sources, Mapping):
+            raise bad("sources", "required: a mapping {source name: run file or bundled run name}")
+        for name, spec in self.sources.items():
+            if isinstance(spec, Mapping):
+                unknown = set(spec) - {"run", "index"}
+                if unknown or "run" not in spec:
+                    raise bad(f"sources.{name}", f"expected {{run: ..., index: ...}}, got keys {sorted(spec)}")
+            elif not isinstance(spec, str):
+                raise bad(f"sources.{name}", f"expected a run file or name, got {spec!r}")
+        if self.candidates is not None and self.candidates not in self.sources:
+            raise bad("candidates", f"{self.candidates!r} is not among sources ({', '.join(self.sources)})")
+        if self.variant.upper() not in VARIANTS:
+            raise bad("variant", f"{self.variant!r} (expected one of {', '.join(VARIANTS)})")
+        self.variant = self.variant.upper()
+        for s in VARIANTS[self.variant]:
+            if s not in self.sources:
+                raise bad("sources", f"variant {self.variant} injects {s!r} but sources has no {s!r} run")
+        policies = self.missing_score if isinstance(self.missing_score, Mapping) else {"*": self.missing_score}
+        for s, pol in policies.items():
+            if pol not in MISSING_POLICIES:
+                raise bad("missing_score", f"{pol!r} for {s} (expected one of {', '.join(MISSING_POLICIES)})")
+            if s != "*" and s not in self.sources:
+                raise bad("missing_score", f"source {s!r} is not among sources ({', '.join(self.sources)})")
+        unknown = set(self.teacher) - _TEACHER_KEYS
+        if unknown:
+            raise bad("teacher", f"unknown key(s) {sorted(unknown)} (known: {sorted(_TEACHER_KEYS)})")
+        kind = self.teacher.get("kind", "none")
+        if kind not in TEACHER_KINDS:
+            raise bad("teacher.kind", f"{kind!r} (expected one of {', '.join(TEACHER_KINDS)})")
+        need = {"hofstatter": "path", "ensemble": "runs", "cross-encoder": "model"}.get(kind)
+        if need and not self.teacher.get(need):
+            raise bad(f"teacher.{need}", f"required for a {kind} teacher")
+        if not self.temperature > 0:
+            raise bad("temperature", f"must be > 0, got {self.temperature}")
+        if self.dataloader_workers < 0:
+            raise bad("dataloader_workers", f"must be >= 0, got {self.dataloader_workers}")
+        if kind == "ensemble":
+            try:
+                Normalizer(self.teacher.get("normalizer", "minmax-query"))
+            except ValueError as e:
+                raise bad("teacher.normalizer", f"{e} (a per-query kind: {', '.join(PER_QUERY_KINDS)})") from None
+        if not isinstance(self.bounds, Mapping):
+            raise bad("bounds", f"expected a mapping {{source: [low, high]}}, got {self.bounds!r}")
+        injected = VARIANTS[self.variant]
+        for s, b in self.bounds.items():
+            known = {x for v in VARIANTS.values() for x in v} | set(self.sources)
+            if s not in known:
+                raise bad(f"bounds.{s}", f"no source {s!r} to bound (known: {', '.join(sorted(known))}; "
+                                         f"{self.variant} injects {', '.join(injected) or 'no scores'})")
+            try:
+                Normalizer.from_bounds(b, "bounds")
+            except ValueError as e:
+                raise bad(f"bounds.{s}", str(e).removeprefix("bounds: ")) from None
+        if self.loss not in LOSSES:
+            raise bad("loss", f"{self.loss!r} (expected one of {', '.join(LOSSES)})")
+        if self.loss in TEACHER_LOSSES and kind == "none":
+            raise bad("loss", f"{self.loss} distils a teacher: set teacher.kind (hofstatter, ensemble, cross-encoder)")
+        unknown = set(self.bm25added) - _BM25ADDED_KEYS
+        if unknown:
+            raise bad("bm25added", f"unknown key(s) {sorted(unknown)} (known: {sorted(_BM25ADDED_KEYS)})")
+        if self.loss == "bm25added":
+            src = self.bm25added.get("source", "bm25")
+            if src not in self.sources:
+                raise bad("bm25added.source", f"{src!r} is not among sources ({', '.join(self.sources)})")
+            if self.variant != "CAT":
+                raise bad("variant", "bm25added trains a CAT input (no injection); set variant: CAT")
+        for key in ("lr", "batch_size", "grad_accum", "eval_steps", "epochs", "threads", "log_steps",
+                    "eval_batch_size", "neg_depth", "val_depth", "negatives_per_positive", "test_depth"):
+            if not getattr(self, key) > 0:
+                raise bad(key, f"must be > 0, got {getattr(self, key)}")
+        if self.head_lr is not None and not self.head_lr > 0:
+            raise bad("head_lr", f"must be > 0, got {self.head_lr}")
+        for key in ("max_steps", "stop_at_step", "max_positives_per_query", "warmup_steps"):
+            v = getattr(self, key)
+            if v is not None and v < (0 if key == "warmup_steps" else 1):
+                raise bad(key, f"out of range: {v}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise bad("warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio}")
+        if self.patience < 0:
+            raise bad("patience", f"must be >= 0, got {self.patience}")
+        if not self.val_queries > 0:
+            raise bad("val_queries", f"must be > 0 (a count or a fraction), got {self.val_queries}")
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise bad("precision", f"{self.precision!r} (expected auto, fp32, bf16 or fp16)")
+        if self.test_dataset and not self.test_sources:
+            raise bad("test_sources", "required with test_dataset (the runs to re-rank, one per source)")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (written as ``training_args.json``)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+SCALAR_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)
+                 if f.name not in ("sources", "bounds", "teacher", "bm25added", "test_sources", "missing_score")}
+"""Fields settable by a command-line flag (nested mappings are set in the config file)."""
+
+
+def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+    """Read a YAML config, apply ``overrides`` (field -> value) and validate.
+
+    Raises:
+        DataError: the file is missing or not YAML, a key is unknown (the message names key and file), or a value
+            is out of range.
+    """
+    import yaml
+
+    data: dict[str, Any] = {}
+    where = "command line"
+    if path is not None:
+        p = Path(path)
+        where = os.fspath(p)
+        if not p.is_file():
+            raise DataError(f"config file not found: {p}")
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark is not None else ""
+            raise DataError(f"{p}{line}: invalid YAML: {getattr(e, 'problem', e)}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise DataError(f"{p}: expected a mapping of config keys, got {type(loaded).__name__}")
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        for key in loaded:
+            if key not in known:
+                lineno = next((i for i, line in enumerate(p.read_text().splitlines(), 1)
+                               if line.split(":", 1)[0].strip().strip("'\"") == str(key)), None)
+                at = f":{lineno}" if lineno else ""
+                raise DataError(f"{p}{at}: unknown config key {key!r} (known keys: {', '.join(sorted(known))})")
+        data.update(loaded)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            data[key] = value
+    try:
+        cfg = TrainConfig(**data)
+    except TypeError as e:
+        raise DataError(f"{where}: {e}") from None
+    if cfg.teacher is None:
+        cfg.teacher = {"kind": "none"}
+    for key in ("bounds", "bm25added", "test_sources"):
+        if getattr(cfg, key) is None:
+            setattr(cfg, key, {})
+    try:
+        return cfg.validate(where)
+    except DataError as e:
+        if path is None:
+            raise
+        raise DataError(_with_line(str(e), Path(path))) from None
+
+
+def _with_line(msg: str, path: Path) -> str:
+    """``file: key.sub: ...`` -> ``file:LINE: key.sub: ...``, LINE being where ``key`` (then ``sub``) is written."""
+    prefix = f"{path}: "
+    if not msg.startswith(prefix):
+        return msg
+    lines = path.read_text().splitlines()
+    lineno = 0
+    for part in msg[len(prefix):].split(":", 1)[0].strip().split("."):
+        found = next((i for i in range(max(lineno - 1, 0), len(lines))
+                      if re.search(rf"(^|[{{,\s])['\"]?{re.escape(part)}['\"]?\s*:", lines[i])), None)
+        if found is None:
+            break
+        lineno = found + 1
+    return f"{path}:{lineno}: {msg[len(prefix):]}" if lineno else msg
