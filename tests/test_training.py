@@ -352,3 +352,30 @@ def test_cross_encoder_teacher_scores_pairs(trained):
     pairs = [Pair(qid, docs[0], docs[1]), Pair(qid, docs[0], docs[2])]
     score = cross_encoder_teacher(Path(cfg.output_dir) / "best", pairs, ds.topics(), corpus, table, device="cpu")
     assert all(math.isfinite(score(qid, d)) for d in docs)
+
+
+def test_upgrade_a_trained_cross_encoder_keeps_its_head(trained, tmp_path):
+    """Starting from a cross-encoder this project trained (injection removed: a plain CAT checkpoint), BM25CAT
+    training keeps its classifier head (not re-initialised) and head_lr does not apply to it unless asked."""
+    import shutil
+    from dataclasses import replace
+
+    from safetensors.torch import load_file
+
+    from rerankinject.train.pipeline import train_from_config
+
+    cfg, _ = trained
+    start = tmp_path / "cat-start"
+    shutil.copytree(Path(cfg.output_dir) / "best", start)
+    (start / "injection.json").unlink()  # a plain HF cross-encoder, as ms-marco-MiniLM-L-12-v2 would be
+    before = load_file(str(start / "model.safetensors"))
+    up = replace(cfg, init_model=str(start), output_dir=str(tmp_path / "up"), lr=1e-12, head_lr=1.0, max_steps=2,
+                 eval_steps=2, eval_at_start=False)
+    train_from_config(up)
+    after = load_file(str(tmp_path / "up" / "best" / "model.safetensors"))
+    for name in ("classifier.weight", "classifier.bias"):
+        torch.testing.assert_close(after[name].float(), before[name].float(), atol=1e-5, rtol=0)
+    assert json.loads((tmp_path / "up" / "best" / "injection.json").read_text())["variant"] == "BM25CAT"
+    train_from_config(replace(up, output_dir=str(tmp_path / "up2"), head_lr_on_trained_head=True))
+    moved = load_file(str(tmp_path / "up2" / "best" / "model.safetensors"))
+    assert not torch.allclose(moved["classifier.weight"].float(), before["classifier.weight"].float(), atol=1e-3)

@@ -176,3 +176,33 @@ def test_untrained_step0_validation_is_a_reference_not_the_best(tmp_path, scores
     assert curve["best_step"] == best_step and curve["stopped_early"] is stopped
     assert [e["step"] for e in curve["evaluations"]][:3] == [0, 2, 4]
     assert (tmp_path / "out" / "best" / "config.json").is_file()
+
+
+def test_listwise_losses_and_group_loss_validation():
+    from rerankinject.train.losses import GroupLoss, listwise_ce_loss, listwise_kl_loss
+
+    s = torch.tensor([[3.0, 1.0, 0.0], [0.0, 2.0, 1.0]])
+    expect = -(torch.log_softmax(s, 1)[:, 0]).mean()
+    assert listwise_ce_loss(s).item() == pytest.approx(expect.item(), rel=1e-6)
+    t = torch.tensor([[2.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
+    p = torch.softmax(t, 1)
+    kl = (p * (torch.log(p) - torch.log_softmax(s, 1))).sum(1).mean()
+    assert listwise_kl_loss(s, t).item() == pytest.approx(kl.item(), rel=1e-5)
+    assert listwise_kl_loss(t, t).item() == pytest.approx(0.0, abs=1e-6)
+    assert GroupLoss("listwise", 3, has_teacher=False)(s).item() == pytest.approx(expect.item(), rel=1e-6)
+    # pairwise losses over groups of 3 average the positive against each negative
+    pw = GroupLoss("pairwise", 3, has_teacher=False)(s)
+    assert pw.item() == pytest.approx(pairwise_loss(torch.tensor([3.0, 3.0, 0.0, 0.0]),
+                                                    torch.tensor([1.0, 0.0, 2.0, 1.0])).item(), rel=1e-6)
+    with pytest.raises(ValueError, match="distils a teacher"):
+        GroupLoss("margin-mse", 2, has_teacher=False)
+    with pytest.raises(ValueError, match="group size 1"):
+        GroupLoss("listwise", 1, has_teacher=False)
+    with pytest.raises(ValueError, match="unknown loss"):
+        GroupLoss("lambdarank", 2, has_teacher=False)
+    with pytest.raises(ValueError, match="temperature"):
+        GroupLoss("listwise-kl", 3, has_teacher=True, temperature=0)
+    with pytest.raises(ValueError, match=r"shape \(batch, 3\)"):
+        GroupLoss("listwise", 3, has_teacher=False)(s[:, :2])
+    with pytest.raises(DataError, match="loss: margin-mse distils a teacher"):
+        TrainConfig(dataset="x", sources={"bm25": "x"}, loss="margin-mse").validate()

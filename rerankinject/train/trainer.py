@@ -263,8 +263,12 @@ def training_arguments(cfg: TrainConfig, validate: bool) -> transformers.Trainin
 
 
 def train_model(cfg: TrainConfig, ce: Any, dataset: GroupDataset, val_set: RerankSet | None,
-                first_stage_score: float | None = None, new_head: bool = True) -> dict[str, Any]:
-    """Train ``ce`` on ``dataset`` (resuming from the newest checkpoint when ``cfg.resume``); the validation curve."""
+                first_stage_score: float | None = None, new_head: bool = True,
+                callbacks: list[Any] | None = None) -> dict[str, Any]:
+    """Train ``ce`` on ``dataset`` (resuming from the newest checkpoint when ``cfg.resume``); the validation curve.
+
+    ``callbacks`` are extra ``transformers.TrainerCallback`` objects (e.g. a benchmark's clock).
+    """
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     args = training_arguments(cfg, val_set is not None)
@@ -277,7 +281,7 @@ def train_model(cfg: TrainConfig, ce: Any, dataset: GroupDataset, val_set: Reran
     trainer = InjectionTrainer(ce=ce, cfg=cfg, group_loss=group_loss, val_set=val_set, args=args,
                                new_head=new_head, train_dataset=dataset,
                                eval_dataset=[0] if val_set is not None else None,
-                               data_collator=InjectionCollator(ce.pad_id), callbacks=[callback])
+                               data_collator=InjectionCollator(ce.pad_id), callbacks=[callback, *(callbacks or [])])
     if trainer.is_world_process_zero():
         _write_json(out / ARGS_FILE, cfg.to_dict())
     logger.info("training %s: %d groups of %d, batch %d x accum %d x %d processes, loss %s, lr %g (head %s)",

@@ -1,0 +1,140 @@
+"""Probe a training set for surface shortcuts: can a classifier tell positives from negatives WITHOUT the query?
+
+    python scripts/probe_shortcut.py runs/msmarco-train runs/msmarco-clean
+
+For each data set folder (a local data set: collection, qrels, and a candidate run), positives are the judged
+relevant documents and negatives the candidate run's other documents (top ``--depth``). A logistic regression on
+query-free surface features of the passage text (length in words and characters, capitalised first word, share of
+capitalised words in the first 8, URL, non-ASCII characters, digits, final punctuation, a colon or dash in the first
+10 words, first words repeated later as a title's are) is fitted on half of the queries and scored on the
+other half: the AUC of positives vs negatives. 0.5 = no shortcut. Prints one line per data set (and writes JSON
+with --json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rerankinject.datasets.registry import load_dataset  # noqa: E402
+from rerankinject.io.formats import read_collection  # noqa: E402
+from rerankinject.io.runs import read_run  # noqa: E402
+
+URL = re.compile(r"https?://|www\.")
+
+
+def features(text: str) -> list[float]:
+    """Query-free surface features of a passage."""
+    words = text.split()
+    first = words[:8]
+    n = max(1, len(words))
+    return [
+        np.log1p(len(words)), np.log1p(len(text)),
+        float(bool(words) and words[0][:1].isupper()),
+        sum(w[:1].isupper() for w in first) / max(1, len(first)),
+        float(bool(URL.search(text))),
+        np.log1p(sum(ord(c) > 127 for c in text)),
+        sum(c.isdigit() for c in text) / max(1, len(text)),
+        float(text.rstrip()[-1:] in ".!?") if text.strip() else 0.0,
+        float(any((":" in w) or (w in ("-", "|")) for w in words[:10])),
+        sum(len(w) for w in words) / n,
+        _repeated_head(words),
+    ]
+
+
+def _repeated_head(words: list[str]) -> float:
+    """Share of the first 5 words (lower-cased, 4+ letters) that come back later: a title repeats its words."""
+    head = [w.lower().strip(",.:;()") for w in words[:5]]
+    head = [w for w in head if len(w) >= 4]
+    rest = {w.lower().strip(",.:;()") for w in words[5:]}
+    return sum(w in rest for w in head) / max(1, len(head))
+
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney, ties counted half)."""
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    s = scores[order]
+    i = 0
+    while i < len(s):  # average ranks of ties
+        j = i
+        while j + 1 < len(s) and s[j + 1] == s[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    pos = labels == 1
+    n_pos, n_neg = pos.sum(), (~pos).sum()
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 3000, lr: float = 0.1, l2: float = 1e-3) -> np.ndarray:
+    """Class-balanced logistic regression by gradient descent on standardised features; returns weights + bias."""
+    w = np.zeros(x.shape[1] + 1)
+    xb = np.hstack([x, np.ones((len(x), 1))])
+    weight = np.where(y == 1, 0.5 / max(1, y.sum()), 0.5 / max(1, (1 - y).sum()))
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-xb @ w))
+        w -= lr * (xb.T @ ((p - y) * weight) + l2 * w)
+    return w
+
+
+def probe(folder: str, run_name: str, depth: int, seed: int) -> dict:
+    """The held-out AUC of the surface classifier on one training set folder."""
+    ds = load_dataset(folder)
+    qrels = ds.qrels()
+    corpus = read_collection(ds.corpus_path)
+    run = read_run(ds.run_path(run_name))
+    qids = sorted(q for q in run if any(g >= 1 for g in qrels.get(q, {}).values()))
+    random.Random(seed).shuffle(qids)
+    halves = qids[: len(qids) // 2], qids[len(qids) // 2:]
+    data = []
+    for part in halves:
+        x, y = [], []
+        for q in part:
+            rel = {d for d, g in qrels[q].items() if g >= 1 and d in corpus}
+            negs = [r.doc_id for r in run[q][:depth] if r.doc_id not in rel and qrels[q].get(r.doc_id, 0) < 1]
+            for d, label in [*((d, 1) for d in rel), *((d, 0) for d in negs)]:
+                x.append(features(corpus[d].text))
+                y.append(label)
+        data.append((np.array(x, dtype=float), np.array(y, dtype=float)))
+    (x_tr, y_tr), (x_te, y_te) = data
+    mu, sd = x_tr.mean(0), x_tr.std(0) + 1e-9
+    w = fit_logistic((x_tr - mu) / sd, y_tr)
+    score = np.hstack([(x_te - mu) / sd, np.ones((len(x_te), 1))]) @ w
+    return {"folder": folder, "queries": len(qids), "test_positives": int(y_te.sum()),
+            "test_negatives": int((1 - y_te).sum()), "auc_heldout": round(auc(score, y_te), 4),
+            "auc_train": round(auc(np.hstack([(x_tr - mu) / sd, np.ones((len(x_tr), 1))]) @ w, y_tr), 4)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("folders", nargs="+", help="local data set folders (dataset.json)")
+    p.add_argument("--run", default=None, help="candidate run name (default: hybrid if the folder has it, else bm25)")
+    p.add_argument("--depth", type=int, default=30)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--json", help="write the results here")
+    args = p.parse_args(argv)
+    results = []
+    for f in args.folders:
+        spec = json.loads((Path(f) / "dataset.json").read_text())
+        name = args.run or ("hybrid" if "hybrid" in spec.get("runs", {}) else "bm25")
+        r = probe(f, name, args.depth, args.seed)
+        results.append(r)
+        sys.stdout.write(f"{f}\truns={name}\tqueries={r['queries']}\tAUC held-out={r['auc_heldout']:.3f}\t"
+                         f"(train {r['auc_train']:.3f}; {r['test_positives']} pos / {r['test_negatives']} neg)\n")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
