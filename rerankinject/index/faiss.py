@@ -71,6 +71,7 @@ def build_dense_index(collection: str | os.PathLike, index_dir: str | os.PathLik
                       max_length: int | None = None, hnsw: bool = False, hnsw_m: int = 32,
                       hnsw_ef_construction: int = 200, batch_size: int = 32, shard_size: int = 1000,
                       device: str | None = None, overwrite: bool = False, max_shards: int | None = None,
+                      collection_format: str = "auto",
                       doc_ids: Iterable[str] | None = None, encoder: TextEncoder | None = None,
                       progress: bool = True) -> dict[str, Any] | None:
     """Encode a collection and write a faiss index that ``pyserini.search.faiss.FaissSearcher`` reads.
@@ -101,6 +102,7 @@ def build_dense_index(collection: str | os.PathLike, index_dir: str | os.PathLik
         doc_ids: encode only these doc ids (in collection order); default every document.
         encoder: an already-loaded :class:`TextEncoder` (its settings win over the arguments above).
         progress: show tqdm bars.
+        collection_format: one of :data:`~rerankinject.io.formats.COLLECTION_FORMATS` (default: detected).
 
     Returns:
         The index metadata (also in ``encoder.json``), or ``None`` when stopped by ``max_shards``.
@@ -122,7 +124,7 @@ def build_dense_index(collection: str | os.PathLike, index_dir: str | os.PathLik
     ids: list[str] = []
     texts: list[str] = []
     seen: set[str] = set()
-    for doc in iter_collection(collection):
+    for doc in iter_collection(collection, collection_format):
         if wanted is not None and doc.doc_id not in wanted:
             continue
         if doc.doc_id in seen:

@@ -47,10 +47,12 @@ def _check_index_dir(index_dir: str | os.PathLike) -> Path:
 
 def build_lucene_index(collection: str | os.PathLike, index_dir: str | os.PathLike, threads: int = 1,
                        store_positions: bool = True, store_docvectors: bool = True,
-                       store_raw: bool = True, overwrite: bool = False) -> dict[str, Any]:
+                       store_raw: bool = True, overwrite: bool = False,
+                       collection_format: str = "auto") -> dict[str, Any]:
     """Index a collection with Anserini's IndexCollection (DefaultLuceneDocumentGenerator).
 
-    The collection (TSV, JSONL, BEIR corpus, a folder of those; see :mod:`rerankinject.io.formats`) is converted to
+    The collection (TREC SGML, JsonCollection, BEIR corpus, TSV, a folder of those; ``collection_format`` names one
+    of :data:`~rerankinject.io.formats.COLLECTION_FORMATS`, default detected) is converted to
     Pyserini's JsonCollection (``contents`` = title + " " + text, as BEIR "flat" indexes do) in a temporary folder,
     indexed into a temporary sibling of ``index_dir`` and renamed into place when complete.
 
@@ -77,7 +79,7 @@ def build_lucene_index(collection: str | os.PathLike, index_dir: str | os.PathLi
     empty: list[str] = []
     with tempfile.TemporaryDirectory(prefix="rerankinject-json-") as json_dir:
         with atomic_write(Path(json_dir) / "docs.jsonl") as fh:
-            for doc in tqdm(iter_collection(collection), desc="convert", unit="doc", mininterval=2):
+            for doc in tqdm(iter_collection(collection, collection_format), desc="convert", unit="doc", mininterval=2):
                 if not document_text(doc).strip():
                     empty.append(doc.doc_id)
                 fh.write(json.dumps({"id": doc.doc_id, "contents": document_text(doc)}, ensure_ascii=False) + "\n")

@@ -1,7 +1,10 @@
 """The model input: token ids for (query, passage, rendered scores) under a recipe and a tokenizer.
 
 The injected scores are never truncated: the query is capped at ``query_max_tokens`` and the passage gets the rest
-of ``max_length``. Training and inference build every input here.
+of ``max_length``. A recipe without a query cap and without scores (a plain Hugging Face cross-encoder) is tokenised
+as sentence-transformers' ``CrossEncoder`` does: the pair cut to ``max_length``, longest segment first. Training and
+inference build every input here. Texts are tokenised without a length limit and cut here on purpose, so the
+tokenizer's "sequence length is longer than the specified maximum" warning is switched off for this tokenizer.
 """
 
 from __future__ import annotations
@@ -31,6 +34,13 @@ class InputBuilder:
         self._seg_a, self._seg_b = recipe.segments()
         self.n_special = len(self._layout[0]) + len(self._layout[2]) + len(self._layout[4])
         self._score_cache: dict[str, list[int]] = {}
+        # we truncate on purpose (build); transformers' one-time "longer than the specified maximum" warning is noise
+        warned = getattr(tokenizer, "deprecation_warnings", None)
+        if isinstance(warned, dict):
+            warned["sequence-length-is-longer-than-the-specified-maximum"] = True
+        # plain cross-encoder: query and passage cut together, longest first (sentence-transformers' CrossEncoder)
+        self.pair_truncation = (recipe.query_max_tokens is None and not recipe.sources
+                                and self._seg_a == ["{query}"] and self._seg_b == ["{passage}"])
 
     @staticmethod
     def _pair_layout(tok: Any) -> tuple[list[int], int, list[int], int, list[int], int]:
@@ -77,7 +87,7 @@ class InputBuilder:
         special tokens, the query, the separators and the scores, which are never cut.
         """
         r = self.recipe
-        q = list(query_ids[: r.query_max_tokens])
+        q = list(query_ids if r.query_max_tokens is None else query_ids[: r.query_max_tokens])
         values = {"query": q, "passage": [], **{s: self.score_ids(rendered[s]) for s in r.sources}}
         # length of everything except the passage
         fixed_a = [self._piece_ids(p, values) for p in self._seg_a]
@@ -108,6 +118,13 @@ class InputBuilder:
         """Inputs for one query and its candidates: the query is tokenised once, passages in one batch call."""
         if len(passages) != len(rendered):
             raise ValueError(f"{len(passages)} passages but {len(rendered)} rendered score sets")
+        if self.pair_truncation:
+            if not passages:
+                return []
+            enc = self.tokenizer([query] * len(passages), list(passages), truncation="longest_first",
+                                 max_length=self.recipe.max_length, return_token_type_ids=True)
+            types = enc.get("token_type_ids") or [[0] * len(ids) for ids in enc["input_ids"]]
+            return [(list(ids), list(t)) for ids, t in zip(enc["input_ids"], types, strict=True)]
         q = self._tok(query)
         p_ids = self.tokenizer(list(passages), add_special_tokens=False)["input_ids"] if passages else []
         return [self.build(q, p, rd) for p, rd in zip(p_ids, rendered, strict=True)]

@@ -75,7 +75,8 @@ class InjectionRecipe:
         render: ``int`` or ``decimal``.
         decimals: places for ``decimal`` rendering.
         template: a name in :data:`TEMPLATES` or a custom template string.
-        query_max_tokens: cap on the query's tokens (default 30).
+        query_max_tokens: cap on the query's tokens (default 30); None = no cap (a plain Hugging Face
+            cross-encoder: query and passage are then cut together, longest first, as sentence-transformers does).
         max_length: total input length in tokens, special tokens included.
         variant: a display name (CAT, BM25CAT, ...).
     """
@@ -85,7 +86,7 @@ class InjectionRecipe:
     render: str = "int"
     decimals: int = 2
     template: str = "paper"
-    query_max_tokens: int = 30
+    query_max_tokens: int | None = 30
     max_length: int = 256
     variant: str = "CAT"
 
@@ -97,7 +98,8 @@ class InjectionRecipe:
         if missing:
             raise ValueError(f"no normaliser for source(s) {missing}")
         render_score(0.5, self.render, self.decimals)  # validates render/decimals
-        if self.query_max_tokens < 1 or self.max_length < self.query_max_tokens + 8:
+        if (self.query_max_tokens is not None and self.query_max_tokens < 1) or \
+                self.max_length < (self.query_max_tokens or 0) + 8:
             raise ValueError(f"length caps out of range: query_max_tokens={self.query_max_tokens}, "
                              f"max_length={self.max_length} (need max_length >= query_max_tokens + 8)")
         self.segments()  # validates the template

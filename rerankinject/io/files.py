@@ -1,4 +1,10 @@
-"""Small file helpers shared by every reader and writer: transparent .gz and atomic writes."""
+"""Small file helpers shared by every reader and writer: transparent .gz and atomic writes.
+
+Atomic writers build in a private temporary file or folder (``mkstemp``/``mkdtemp`` make them 0600/0700) and give
+the result the mode an ordinary ``open``/``mkdir`` would have, under the user's umask (0644 files and 0755 folders
+under the usual 022), just before renaming it into place: a colleague in the same group reads what a plain write
+would let them read.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,38 @@ from typing import IO
 
 from ..errors import DataError
 
-__all__ = ["open_text", "atomic_write", "require_file", "replace_dir", "read_json"]
+__all__ = ["open_text", "atomic_write", "require_file", "replace_dir", "read_json", "current_umask", "public_mode"]
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (``/proc/self/status`` on Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read by setting and restoring it
+    os.umask(mask)
+    return mask
+
+
+def public_mode(path: str | os.PathLike) -> None:
+    """Give a file 0666 & ~umask, or a folder and every folder/file under it 0777/0666 & ~umask (as open/mkdir)."""
+    mask = current_umask()
+    p = Path(path)
+    if not p.is_dir():
+        os.chmod(p, 0o666 & ~mask)
+        return
+    os.chmod(p, 0o777 & ~mask)
+    for root, dirs, files in os.walk(p):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o777 & ~mask)
+        for f in files:
+            fp = os.path.join(root, f)
+            if not os.path.islink(fp) and os.stat(fp).st_mode & 0o077 == 0:  # private temp files only
+                os.chmod(fp, 0o666 & ~mask)
 
 
 def require_file(path: str | os.PathLike, what: str = "file") -> Path:
@@ -70,6 +107,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
             stream.close()  # finishes the gzip member; the underlying file stays open
         raw.flush()
         os.fsync(raw.fileno())
+        os.fchmod(raw.fileno(), 0o666 & ~current_umask())  # mkstemp's 0600 -> what open() would give
         raw.close()
         os.replace(tmp, p)
     except BaseException:
@@ -84,11 +122,13 @@ def replace_dir(tmp: str | os.PathLike, dest: str | os.PathLike) -> None:
 
     The old ``dest`` is renamed aside first (``.<name>.old-<pid>``), then ``tmp`` is renamed into place, then the
     old copy is deleted: a kill at any point leaves either the old or the new complete folder at ``dest`` (or, in
-    the one instant between the two renames, the old one beside it).
+    the one instant between the two renames, the old one beside it). ``tmp`` (typically from ``mkdtemp``, 0700) gets
+    the mode of an ordinary ``mkdir`` under the user's umask first (:func:`public_mode`).
     """
     import shutil
 
     tmp, dest = Path(tmp), Path(dest)
+    public_mode(tmp)
     old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
     if dest.exists():
         shutil.rmtree(old, ignore_errors=True)

@@ -34,7 +34,7 @@ from ..cli import job_path, run_cli, setup_logging, shard_flag
 from ..datasets.registry import DATASETS, is_dataset, load_dataset, resolve_topics
 from ..errors import DataError, FormatError
 from ..io.checkpoint import QueryCheckpoint, select_shard
-from ..io.formats import Document, read_collection
+from ..io.formats import COLLECTION_FORMATS, TOPIC_FIELDS, TOPIC_FORMATS, Document, read_collection
 from ..io.runs import Run, iter_run, read_run
 from ..scoring.factory import BACKENDS
 from .reranker import MISSING_POLICIES, ScoreInjectReranker
@@ -51,7 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog=__doc__.split("\n", 2)[2])
     p.add_argument("--run", required=True, help="TREC run to re-rank (its order is the first-stage order)")
     p.add_argument("--topics", required=True, help="data set name (dl19, scifact-test, ...) or topics file")
-    p.add_argument("--corpus", required=True, help="data set name or collection file (TSV/JSONL) with the texts")
+    p.add_argument("--topics-format", choices=TOPIC_FORMATS, default="auto",
+                   help="topics file format: trec (<top><num><title>...), tsv (qid<TAB>text, Pyserini/Anserini), "
+                        "beir (queries.jsonl); default auto: detected")
+    p.add_argument("--topic-field", choices=TOPIC_FIELDS, default="title",
+                   help="TREC topic files: the field used as the query (default title)")
+    p.add_argument("--corpus", required=True,
+                   help="data set name or collection file/folder (TREC SGML, JsonCollection, BEIR, TSV) with the texts")
+    p.add_argument("--collection-format", choices=COLLECTION_FORMATS, default="auto",
+                   help="format of --corpus: trec, json, beir or tsv (default auto: detected)")
     p.add_argument("--model", required=True, help="cross-encoder checkpoint folder (weights + injection.json)")
     p.add_argument("--source", action="append", default=[], metavar="NAME=RUN",
                    help="raw first-stage scores to inject, e.g. bm25=runs/x.bm25.trec (repeatable)")
@@ -108,13 +116,13 @@ def parse_sources(values: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def resolve_corpus(value: str, data_root: str | None = None) -> Mapping[str, Document]:
-    """A collection from a data set name or a file path."""
+def resolve_corpus(value: str, data_root: str | None = None, fmt: str = "auto") -> Mapping[str, Document]:
+    """A collection from a data set name or a file/folder path (``fmt``: a collection format, default detected)."""
     if is_dataset(value):
         return read_collection(load_dataset(value, data_root).corpus_path)
     if not Path(value).exists():
         raise DataError(f"corpus not found: {value!r} is neither a data set name ({', '.join(DATASETS)}) nor a file")
-    return read_collection(value)
+    return read_collection(value, fmt)
 
 
 def check_run(path: str, topics: Mapping[str, str], corpus: Mapping[str, Any]) -> None:
@@ -139,7 +147,9 @@ def _job_config(args: argparse.Namespace, sources: Mapping[str, str]) -> dict[st
             "backend": args.backend, "max_length": args.max_length, "missing": args.missing,
             "bm25_index": job_path(args.bm25_index),
             "tag": args.tag, "shard": args.shard, "group_pairs": args.group_pairs, "workers": args.workers,
-            "threads": args.threads, "exact_head": args.exact_head, "exact_backend": args.exact_backend}
+            "threads": args.threads, "exact_head": args.exact_head, "exact_backend": args.exact_backend,
+            "topics_format": args.topics_format, "topic_field": args.topic_field,
+            "collection_format": args.collection_format}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -185,8 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             reranker.scorers["bm25"] = BM25Searcher(args.bm25_index)
         reranker.check_sources(source_paths)  # before reading anything big
-        topics = resolve_topics(args.topics, args.data_root)
-        corpus = resolve_corpus(args.corpus, args.data_root)
+        topics = resolve_topics(args.topics, args.data_root, args.topics_format, args.topic_field)
+        corpus = resolve_corpus(args.corpus, args.data_root, args.collection_format)
         run: Run = read_run(args.run)
         check_run(args.run, topics, corpus)
         sources = {}

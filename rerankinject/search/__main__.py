@@ -42,6 +42,7 @@ from ..errors import DataError
 from ..injection.normalize import PER_QUERY_KINDS
 from ..io.checkpoint import QueryCheckpoint, run_in_chunks, select_shard
 from ..io.files import require_file
+from ..io.formats import TOPIC_FIELDS, TOPIC_FORMATS
 from ..io.runs import Run, query_sort_key, read_run
 from .hybrid import DEFAULT_RRF_K, FUSIONS, retriever_run_paths
 from .lucene import DEFAULT_B, DEFAULT_K1, BM25Searcher
@@ -77,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "score (the per-retriever runs keep exact scores)")
     p.add_argument("--depth", type=int, default=None, help="hybrid: hits taken from each retriever (default --k)")
     p.add_argument("--topics", required=True, help="data set name (dl19, scifact-test, ...) or topics file")
+    p.add_argument("--topics-format", choices=TOPIC_FORMATS, default="auto",
+                   help="topics file format: trec (<top><num><title>...), tsv (qid<TAB>text, Pyserini/Anserini), "
+                        "beir (queries.jsonl); default auto: detected")
+    p.add_argument("--topic-field", choices=TOPIC_FIELDS, default="title",
+                   help="TREC topic files: the field used as the query (default title)")
     p.add_argument("--output", required=True, help="output TREC run (.gz allowed); written atomically")
     p.add_argument("--k", type=int, default=1000, help="hits per query (default 1000; not with --rescore)")
     p.add_argument("--rescore", metavar="RUN",
@@ -86,7 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bm25-b", type=float, default=DEFAULT_B, help=f"BM25 b (default {DEFAULT_B})")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="search threads (default: all cores)")
     p.add_argument("--remove-query", action="store_true",
-                   help="drop a hit whose doc id equals its query id (as Pyserini does for BEIR)")
+                   help="drop a hit whose doc id equals its query id (as Pyserini does for BEIR, where each query "
+                        "is also a corpus document). RISK: in a collection whose query and doc ids merely look "
+                        "alike (small integers) it drops real, possibly relevant, documents; the number dropped is "
+                        "logged")
     p.add_argument("--tag", default=None, help="run tag (default: the retriever name)")
     p.add_argument("--data-root", help="data root for named topics")
     p.add_argument("--resume", action="store_true",
@@ -107,7 +116,8 @@ def _job_config(args: argparse.Namespace) -> dict:
             "fusion": args.fusion, "alpha": args.alpha, "normalization": args.normalization, "rrf_k": args.rrf_k,
             "min_fill": args.min_fill, "depth": args.depth, "topics": job_path(args.topics), "k": args.k,
             "bm25_k1": args.bm25_k1, "bm25_b": args.bm25_b, "remove_query": args.remove_query, "tag": args.tag,
-            "shard": args.shard, "checkpoint_every": args.checkpoint_every, "rescore": job_path(args.rescore)}
+            "shard": args.shard, "checkpoint_every": args.checkpoint_every, "rescore": job_path(args.rescore),
+            "topics_format": args.topics_format, "topic_field": args.topic_field}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose)
 
     def body() -> int:
-        topics = resolve_topics(args.topics, args.data_root)
+        topics = resolve_topics(args.topics, args.data_root, args.topics_format, args.topic_field)
         tag = args.tag or args.retriever
         given = None
         if args.rescore:
@@ -195,6 +205,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             for ckpt in ckpts:
                 ckpt.close()
+        if args.remove_query and given is None:
+            searchers = [single] if args.retriever != "hybrid" else [hybrid.bm25, hybrid]
+            dropped = sum(getattr(s, "removed_hits", 0) for s in searchers)
+            logger.log(logging.WARNING if dropped else logging.INFO,
+                       "--remove-query dropped %d hit(s) whose doc id equals their query id (%d queries searched "
+                       "now)%s", dropped, n, "; check that this collection's queries are also its documents"
+                       if dropped else "")
         if len(outputs) > 1:
             logger.info("per-retriever runs over the same candidates -> %s, %s", outputs[0][0], outputs[1][0])
         logger.info("%d queries%s (%d computed now, %d resumed) in %.2fs (%.1f q/s) -> %s", len(qids),

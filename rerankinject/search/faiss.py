@@ -83,6 +83,7 @@ class DenseSearcher:
     def __init__(self, index_dir: str | os.PathLike, model_path: str | os.PathLike | None = None,
                  device: str | None = None, batch_size: int = 32, query_encoder: Any | None = None):
         self.index_dir = Path(index_dir)
+        self.removed_hits = 0  # hits dropped by remove_query so far (the CLI reports them)
         if not self.index_dir.is_dir():
             raise DataError(f"dense index not found: {self.index_dir} (build it with `python -m rerankinject.index "
                             f"dense`)")
@@ -193,7 +194,8 @@ class DenseSearcher:
             k: hits per query.
             threads: faiss threads.
             batch_size: queries encoded and searched per step.
-            remove_query: drop a hit whose doc id equals the query id (BEIR convention).
+            remove_query: drop a hit whose doc id equals the query id (BEIR convention; counted in
+                ``removed_hits``).
             progress: show a tqdm bar.
 
         """
@@ -209,6 +211,7 @@ class DenseSearcher:
                                            min(k + extra, self.num_docs), threads=threads)
                 for qid, row in zip(chunk, hits, strict=True):
                     recs = [RunRecord(qid, d, s) for d, s in row if not (remove_query and d == qid)]
+                    self.removed_hits += len(row) - len(recs)
                     run[qid] = sort_hits(recs)[:k]
                 bar.update(len(chunk))
         return run

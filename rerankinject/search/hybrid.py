@@ -251,6 +251,7 @@ class HybridRetriever:
 
     def __init__(self, bm25: Any, dense: Any):
         self.bm25 = bm25
+        self.removed_hits = 0  # dense hits dropped by remove_query here (BM25's are counted by the BM25 searcher)
         self.dense = dense
 
     def search_runs(self, topics: Mapping[str, str], k: int = 1000, depth: int | None = None,
@@ -302,6 +303,7 @@ class HybridRetriever:
                 for qid, q_emb, dlist in zip(chunk, q_embs, dense_lists, strict=True):
                     b_hits = {r.doc_id: r.score for r in bm25_run.get(qid, [])}
                     d_hits = {d: s for d, s in dlist if not (remove_query and d == qid)}
+                    self.removed_hits += len(dlist) - len(d_hits)
                     if len(d_hits) > depth:
                         d_hits = dict(sorted(d_hits.items(), key=lambda x: (-x[1], x[0]))[:depth])
                     candidates = set(b_hits) | set(d_hits)

@@ -54,6 +54,7 @@ class BM25Searcher:
         if not (k1 >= 0 and 0 <= b <= 1):
             raise ValueError(f"BM25 parameters out of range: k1={k1} (expected >= 0), b={b} (expected in [0, 1])")
         self.index_dir = _check_index_dir(index_dir)
+        self.removed_hits = 0  # hits dropped by remove_query so far (the CLI reports them)
         start_jvm()
         from pyserini.index.lucene import LuceneIndexReader
         from pyserini.search.lucene import LuceneSearcher
@@ -93,7 +94,8 @@ class BM25Searcher:
             threads: Anserini search threads.
             batch_size: queries per batch_search call (controls progress granularity).
             remove_query: drop a hit whose doc id equals the query id (Pyserini's ``--remove-query``, used for
-                BEIR).
+                BEIR, where a query is also a corpus document). Risky where query and doc ids merely look alike
+                (small integers): a relevant document can be dropped. Counted in ``removed_hits``.
             progress: show a tqdm bar.
 
         """
@@ -107,8 +109,10 @@ class BM25Searcher:
                 chunk = qids[i:i + batch_size]
                 results = self.batch_search([topics[q] for q in chunk], chunk, k=k + extra, threads=threads)
                 for qid in chunk:
-                    recs = [RunRecord(qid, h.docid, float(h.score)) for h in results.get(qid, [])
+                    hits = results.get(qid, [])
+                    recs = [RunRecord(qid, h.docid, float(h.score)) for h in hits
                             if not (remove_query and h.docid == qid)]
+                    self.removed_hits += len(hits) - len(recs)
                     run[qid] = sort_hits(recs)[:k]
                 bar.update(len(chunk))
         return run

@@ -148,7 +148,8 @@ class GroupDataset:
         cache.add("d", {d: document_text(corpus[d]) for e in self.examples for d in e.docs})
         r = builder.recipe
         fixed = builder.n_special + 4 * len(r.sources)
-        self.lengths = [min(r.max_length, fixed + min(len(cache["q", e.qid]), r.query_max_tokens)
+        q_cap = r.query_max_tokens if r.query_max_tokens is not None else r.max_length  # None: no query cap
+        self.lengths = [min(r.max_length, fixed + min(len(cache["q", e.qid]), q_cap)
                             + max(len(cache["d", d]) for d in e.docs)) for e in self.examples]
         self.group_size = len(self.examples[0].docs) if self.examples else 0
         if any(len(e.docs) != self.group_size for e in self.examples):
