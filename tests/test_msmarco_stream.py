@@ -264,3 +264,21 @@ def test_train_from_config_on_a_streamed_file(marco, scored, tmp_path):
     assert len(curve["train_loss"]) == 3 and all(math.isfinite(x["loss"]) for x in curve["train_loss"])
     best = CrossEncoderModel(tmp_path / "out" / "best", device="cpu")
     assert best.recipe.variant == "BM25CAT" and best.recipe.normalizers["bm25"].high == 12
+
+
+def test_prepare_adds_exact_dense_scores_from_a_faiss_index(marco, tmp_path):
+    from rerankinject.encode.encoder import TextEncoder
+    from rerankinject.index.faiss import build_dense_index
+    from rerankinject.search.faiss import DenseSearcher
+
+    dense = tmp_path / "dense"
+    build_dense_index(marco["collection"], dense, progress=False,
+                      encoder=TextEncoder(pooling="mean", normalize=True, max_length=32, batch_size=32))
+    out = tmp_path / "both.jsonl"
+    summary = prepare_examples("qidpidtriples", marco["qidpid"], marco["collection"], marco["queries_file"], out,
+                               marco["index"], dense, limit=10, chunk_lines=4, progress=False)
+    assert summary["sources"] == ["bm25", "dpr"] and summary["lines"] == 10
+    searcher = DenseSearcher(dense)
+    for r in _read_jsonl(out):
+        want = [searcher.score(marco["queries"][r["qid"]], d) for d in r["docs"]]
+        assert r["scores"]["dpr"] == pytest.approx(want, abs=1e-5)
