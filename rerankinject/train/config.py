@@ -19,7 +19,7 @@ from ..errors import DataError
 from ..injection.normalize import PER_QUERY_KINDS, Normalizer
 from ..injection.recipe import VARIANTS
 from ..rerank.reranker import MISSING_POLICIES as RERANK_MISSING_POLICIES
-from .losses import LOSSES, TEACHER_LOSSES
+from .losses import LISTWISE_LOSSES, LOSSES, TEACHER_LOSSES
 
 __all__ = ["TrainConfig", "load_config", "TEACHER_KINDS", "MISSING_POLICIES", "SCALAR_FIELDS"]
 
@@ -78,6 +78,15 @@ class TrainConfig:
         resume: continue from the newest ``output_dir/checkpoint-N`` when present.
         test_dataset, test_sources, test_depth: optional final test re-ranking of the best model (once).
         data_root: data root for named data sets.
+        train_file: a prepared examples file (``python -m rerankinject.train.preprocess``: MS MARCO pairs with raw
+            scores, streamed from disk) to train on instead of pairs sampled from ``dataset``; needs ``collection``
+            and ``queries``. ``dataset`` (with ``sources``) then only gives the validation queries, qrels and
+            candidates (the ``val_queries`` split of its judged queries); without ``dataset`` there is no
+            validation and the last model is the result. Teacher scores come from the file (``teacher`` stays
+            ``none``); losses are pairwise-group ones (groups of 2).
+        collection: the collection (``pid<TAB>text``) of ``train_file``'s passages.
+        queries: the queries file (``qid<TAB>text``) of ``train_file``'s queries.
+        cache_dir: where the streamed dataset keeps its line index and token stores (default beside train_file).
     """
 
     dataset: str = ""
@@ -131,6 +140,10 @@ class TrainConfig:
     test_sources: dict[str, Any] = field(default_factory=dict)
     test_depth: int = 100
     data_root: str | None = None
+    train_file: str | None = None
+    collection: str | None = None
+    queries: str | None = None
+    cache_dir: str | None = None
 
     # ------------------------------------------------------------------------------------------------------
     def validate(self, where: str = "config") -> TrainConfig:
@@ -138,9 +151,23 @@ class TrainConfig:
         def bad(key: str, msg: str) -> DataError:
             return DataError(f"{where}: {key}: {msg}")
 
-        if not self.dataset:
+        if self.train_file:
+            for key in ("collection", "queries"):
+                if not getattr(self, key):
+                    raise bad(key, f"required with train_file (the {key} file its ids come from)")
+            if self.teacher.get("kind", "none") != "none":
+                raise bad("teacher", "train_file carries its own teacher scores (prepare --teacher); "
+                                     "leave teacher.kind at none")
+            if self.loss in LISTWISE_LOSSES:
+                raise bad("loss", f"{self.loss} needs groups of 1 + negatives_per_positive; train_file holds "
+                                  f"pairs (groups of 2): use bce, pairwise, margin-mse, mse or bm25added")
+        else:
+            for key in ("collection", "queries", "cache_dir"):
+                if getattr(self, key):
+                    raise bad(key, "only used with train_file")
+        if not self.dataset and not self.train_file:
             raise bad("dataset", "required (a data set name such as dl20 or scifact-train)")
-        if not self.sources or not isinstance(self.sources, Mapping):
+        if self.dataset and (not self.sources or not isinstance(self.sources, Mapping)):
             raise bad("sources", "required: a mapping {source name: run file or bundled run name}")
         for name, spec in self.sources.items():
             if isinstance(spec, Mapping):
@@ -154,7 +181,7 @@ class TrainConfig:
         if self.variant.upper() not in VARIANTS:
             raise bad("variant", f"{self.variant!r} (expected one of {', '.join(VARIANTS)})")
         self.variant = self.variant.upper()
-        for s in VARIANTS[self.variant]:
+        for s in VARIANTS[self.variant] if self.dataset else ():
             if s not in self.sources:
                 raise bad("sources", f"variant {self.variant} injects {s!r} but sources has no {s!r} run")
         policies = self.missing_score if isinstance(self.missing_score, Mapping) else {"*": self.missing_score}
@@ -195,14 +222,14 @@ class TrainConfig:
                 raise bad(f"bounds.{s}", str(e).removeprefix("bounds: ")) from None
         if self.loss not in LOSSES:
             raise bad("loss", f"{self.loss!r} (expected one of {', '.join(LOSSES)})")
-        if self.loss in TEACHER_LOSSES and kind == "none":
+        if self.loss in TEACHER_LOSSES and kind == "none" and not self.train_file:
             raise bad("loss", f"{self.loss} distils a teacher: set teacher.kind (hofstatter, ensemble, cross-encoder)")
         unknown = set(self.bm25added) - _BM25ADDED_KEYS
         if unknown:
             raise bad("bm25added", f"unknown key(s) {sorted(unknown)} (known: {sorted(_BM25ADDED_KEYS)})")
         if self.loss == "bm25added":
             src = self.bm25added.get("source", "bm25")
-            if src not in self.sources:
+            if src not in self.sources and not self.train_file:
                 raise bad("bm25added.source", f"{src!r} is not among sources ({', '.join(self.sources)})")
             if self.variant != "CAT":
                 raise bad("variant", "bm25added trains a CAT input (no injection); set variant: CAT")

@@ -133,6 +133,9 @@ class TokenCache:
 class GroupDataset:
     """Groups with their token ids; ``lengths`` approximates each group's longest input (for bucketing).
 
+    ``has_teacher``: every group has teacher scores (the interface :func:`~rerankinject.train.trainer.train_model`
+    reads, shared with :class:`~rerankinject.train.stream.StreamedGroupDataset`).
+
     Args:
         examples: the groups.
         queries: query texts by id; corpus: documents by id.
@@ -152,6 +155,7 @@ class GroupDataset:
         self.lengths = [min(r.max_length, fixed + min(len(cache["q", e.qid]), q_cap)
                             + max(len(cache["d", d]) for d in e.docs)) for e in self.examples]
         self.group_size = len(self.examples[0].docs) if self.examples else 0
+        self.has_teacher = bool(self.examples) and all(e.teacher is not None for e in self.examples)
         if any(len(e.docs) != self.group_size for e in self.examples):
             raise ValueError("all training groups must have the same size")
 

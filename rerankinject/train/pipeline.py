@@ -25,7 +25,8 @@ from ..io.runs import RunRecord, read_run, write_run
 from .config import TrainConfig
 from .data import Pair, ScoreTable, attach_scores, resolve_run_path, sample_pairs, split_queries
 from .examples import GroupDataset, TokenCache, examples_from_pairs, render_pairs
-from .losses import LISTWISE_LOSSES
+from .losses import LISTWISE_LOSSES, TEACHER_LOSSES
+from .stream import StreamedGroupDataset
 from .teachers import EnsembleTeacher, apply_teacher, cross_encoder_teacher, read_hofstatter_teacher
 from .trainer import train_model
 from .validation import RerankSet
@@ -174,7 +175,7 @@ def train_from_config(cfg: TrainConfig) -> dict[str, Any]:
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    prep = prepare(cfg)
+    prep = prepare(cfg) if not cfg.train_file else None
     recipe = make_recipe(cfg)
     init = cfg.init_model or DEFAULT_INIT_MODEL()
     new_head = not has_trained_head(init)
@@ -188,15 +189,47 @@ def train_from_config(cfg: TrainConfig) -> dict[str, Any]:
     if not new_head:
         logger.info("starting from the trained cross-encoder %s: its classification head is kept%s", init,
                     " (head_lr applies to it)" if cfg.head_lr_on_trained_head else "")
+    if prep is None:  # a prepared, streamed training file
+        val_set, baseline = _validation_set(cfg, ce)
+        bm25_source = cfg.bm25added.get("source", "bm25") if cfg.loss == "bm25added" else None
+        dataset = StreamedGroupDataset(cfg.train_file, cfg.queries, cfg.collection, ce.builder, bm25_source,
+                                       cfg.cache_dir)
+        if cfg.loss in TEACHER_LOSSES and not dataset.has_teacher:
+            raise DataError(f"loss {cfg.loss} distils a teacher but {cfg.train_file} has no teacher scores "
+                            f"(prepare it from a teacher file: --teacher)")
+        return train_model(cfg, ce, dataset, val_set, baseline, new_head=new_head)
     val_set = RerankSet(ce, prep.val_qids, prep.queries, prep.table, prep.candidates, cfg.val_depth, prep.corpus,
                         prep.qrels, prep.rel_level)
-    base_run = {q: [RunRecord(q, d, -i) for i, d in enumerate(prep.table.ranked(prep.candidates, q))]
-                for q in prep.val_qids}
-    baseline = evaluate_run(base_run, val_set.qrels, prep.rel_level, names=("nDCG@10",))["nDCG@10"]
-    logger.info("validation: %d queries; first stage %s nDCG@10 %.4f (full run)", val_set.n_queries,
-                prep.candidates, baseline)
+    baseline = _first_stage_score(prep.table, prep.candidates, prep.val_qids, val_set, prep.rel_level)
     dataset = build_dataset(cfg, ce, prep.pairs, prep.queries, prep.corpus, prep.table, prep.candidates)
     return train_model(cfg, ce, dataset, val_set, baseline, new_head=new_head)
+
+
+def _first_stage_score(table: ScoreTable, candidates: str, val_qids: list[str], val_set: RerankSet,
+                       rel_level: int) -> float:
+    """nDCG@10 of the candidate run on the validation queries (the reference of the validation curve)."""
+    base_run = {q: [RunRecord(q, d, -i) for i, d in enumerate(table.ranked(candidates, q))] for q in val_qids}
+    baseline = evaluate_run(base_run, val_set.qrels, rel_level, names=("nDCG@10",))["nDCG@10"]
+    logger.info("validation: %d queries; first stage %s nDCG@10 %.4f (full run)", val_set.n_queries, candidates,
+                baseline)
+    return baseline
+
+
+def _validation_set(cfg: TrainConfig, ce: Any) -> tuple[RerankSet | None, float | None]:
+    """The validation queries of ``dataset`` for a ``train_file`` run (its ``val_queries`` split); None without."""
+    if not cfg.dataset:
+        logger.info("no dataset: training on %s without validation (the last model is the result)",
+                    cfg.train_file)
+        return None, None
+    ds = load_dataset(cfg.dataset, cfg.data_root)
+    queries, qrels = ds.topics(), ds.qrels()
+    table = ScoreTable.from_config(cfg.sources, ds, cfg.missing_score, queries)
+    candidates = cfg.candidates or next(iter(cfg.sources))
+    threshold = cfg.rel_threshold if cfg.rel_threshold is not None else ds.rel_level
+    _, val_qids = _split(cfg, queries, qrels, table, candidates, threshold)
+    corpus = read_collection(ds.corpus_path)
+    val_set = RerankSet(ce, val_qids, queries, table, candidates, cfg.val_depth, corpus, qrels, ds.rel_level)
+    return val_set, _first_stage_score(table, candidates, val_qids, val_set, ds.rel_level)
 
 
 def evaluate_test(cfg: TrainConfig, model_dir: str | Path | None = None) -> dict[str, Any]:

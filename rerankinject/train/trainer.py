@@ -24,9 +24,11 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import transformers
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
@@ -34,6 +36,7 @@ from ..io.files import atomic_write, replace_dir
 from .config import TrainConfig
 from .examples import GroupDataset, InjectionCollator
 from .losses import GroupLoss
+from .stream import StreamedGroupDataset
 from .validation import RerankSet
 
 __all__ = ["InjectionTrainer", "ValidationCallback", "train_model", "CURVE_FILE", "ARGS_FILE", "last_checkpoint"]
@@ -78,9 +81,15 @@ def param_groups(model: Any, cfg: TrainConfig, new_head: bool = True) -> list[di
 
 
 class EpochLengthGroupedSampler(LengthGroupedSampler):
-    """:class:`transformers.trainer_pt_utils.LengthGroupedSampler` reseeded by ``set_epoch`` (seed + epoch)."""
+    """:class:`transformers.trainer_pt_utils.LengthGroupedSampler` reseeded by ``set_epoch`` (seed + epoch).
 
-    def __init__(self, batch_size: int, lengths: list[int], seed: int):
+    The order is that of ``transformers``' ``get_length_grouped_indices`` (the same permutation, megabatches of 50
+    batches sorted by length with a stable sort, the longest group first), computed with numpy arrays instead of
+    Python lists: about 16 bytes a group, so that an epoch over tens of millions of groups does not hold lists of
+    Python ints (``lengths`` may be a memory-mapped array).
+    """
+
+    def __init__(self, batch_size: int, lengths: Sequence[int] | np.ndarray, seed: int):
         import torch
 
         super().__init__(batch_size, lengths=lengths, generator=torch.Generator())
@@ -90,6 +99,26 @@ class EpochLengthGroupedSampler(LengthGroupedSampler):
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration the permutation of ``epoch``."""
         self.generator.manual_seed(self.seed * 100_003 + epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        import torch
+
+        lengths = self.lengths
+        n = len(lengths)
+        mult = min(n // (self.batch_size * 4), 50) or 1
+        size = mult * self.batch_size
+        perm = torch.randperm(n, generator=self.generator).numpy()
+        for start in range(0, n, size):  # sort each megabatch by length, longest first, ties in permutation order
+            mb = perm[start:start + size]
+            keys = -np.asarray(lengths[mb] if isinstance(lengths, np.ndarray) else [lengths[i] for i in mb],
+                               dtype=np.int64)
+            perm[start:start + size] = mb[np.argsort(keys, kind="stable")]
+        firsts = perm[::size]
+        first_lengths = [int(lengths[int(i)]) for i in firsts]
+        top = int(torch.argmax(torch.tensor(first_lengths)).item())
+        perm[0], perm[top * size] = perm[top * size], perm[0]
+        for i in perm:
+            yield int(i)
 
 
 class InjectionTrainer(transformers.Trainer):
@@ -262,19 +291,21 @@ def training_arguments(cfg: TrainConfig, validate: bool) -> transformers.Trainin
         disable_tqdm=False, log_level="warning", save_only_model=False, ddp_find_unused_parameters=False)
 
 
-def train_model(cfg: TrainConfig, ce: Any, dataset: GroupDataset, val_set: RerankSet | None,
+def train_model(cfg: TrainConfig, ce: Any, dataset: GroupDataset | StreamedGroupDataset, val_set: RerankSet | None,
                 first_stage_score: float | None = None, new_head: bool = True,
                 callbacks: list[Any] | None = None) -> dict[str, Any]:
     """Train ``ce`` on ``dataset`` (resuming from the newest checkpoint when ``cfg.resume``); the validation curve.
 
-    ``callbacks`` are extra ``transformers.TrainerCallback`` objects (e.g. a benchmark's clock).
+    ``dataset`` is any map-style dataset of groups with ``lengths``, ``group_size`` and ``has_teacher``: the
+    in-memory :class:`GroupDataset` or the file-backed :class:`StreamedGroupDataset`. ``callbacks`` are extra
+    ``transformers.TrainerCallback`` objects (e.g. a benchmark's clock).
     """
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     args = training_arguments(cfg, val_set is not None)
     resume = last_checkpoint(out) if cfg.resume else None
     resumed_step = int(Path(resume).name.split("-")[-1]) if resume else 0
-    group_loss = GroupLoss(cfg.loss, dataset.group_size, has_teacher=dataset.examples[0].teacher is not None,
+    group_loss = GroupLoss(cfg.loss, dataset.group_size, has_teacher=dataset.has_teacher,
                            temperature=cfg.temperature,
                            bm25added={k: v for k, v in cfg.bm25added.items() if k != "source"})
     callback = ValidationCallback(cfg, ce, out, first_stage_score, dataset.group_size, resumed_step)
