@@ -148,13 +148,18 @@ def actor_stage(ds: Any, actor_cls: type, plan: PoolPlan, options: RayOptions,
     Retries and restarts come from ``options`` (explicit, not Ray Data's unbounded defaults); each actor asks for
     ``plan.cpus`` CPUs and ``plan.gpus`` GPUs.
     """
+    import warnings
+
     import ray
 
-    return ds.map_batches(actor_cls, batch_size=1, batch_format="numpy",
-                          compute=ray.data.ActorPoolStrategy(size=plan.replicas),
-                          fn_constructor_kwargs=dict(constructor_kwargs), num_cpus=plan.cpus,
-                          num_gpus=plan.gpus or None, max_restarts=options.max_restarts,
-                          max_task_retries=options.max_task_retries)
+    with warnings.catch_warnings():
+        # ray 2.60 deprecates **ray_remote_args but has no named parameter for max_restarts / max_task_retries yet
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.*is deprecated")
+        return ds.map_batches(actor_cls, batch_size=1, batch_format="numpy",
+                              compute=ray.data.ActorPoolStrategy(size=plan.replicas),
+                              fn_constructor_kwargs=dict(constructor_kwargs), num_cpus=plan.cpus,
+                              num_gpus=plan.gpus or None, max_restarts=options.max_restarts,
+                              max_task_retries=options.max_task_retries)
 
 
 class ChaosExit:
