@@ -8,9 +8,10 @@ import os
 import sys
 from collections.abc import Callable
 
+from .cluster import RayOptions
 from .errors import DataError
 
-__all__ = ["setup_logging", "run_cli", "shard_flag", "job_path"]
+__all__ = ["setup_logging", "run_cli", "shard_flag", "job_path", "add_engine_flags", "ray_options"]
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -47,3 +48,36 @@ def shard_flag(parser: argparse.ArgumentParser, value: str | None) -> tuple[int,
 def job_path(p: str | None) -> str | None:
     """An input path as it identifies a resumable job: absolute when it exists, else as given (a data set name)."""
     return os.path.abspath(p) if p and os.path.exists(p) else p
+
+
+def add_engine_flags(p: argparse.ArgumentParser) -> None:
+    """``--engine local|ray`` and the Ray flags (shared by the rerank and dense index CLIs)."""
+    g = p.add_argument_group("engine")
+    g.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local (default): this process; ray: a Ray actor pool of model replicas (docs/scale.md)")
+    g.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --engine ray: a running cluster (auto, HOST:6379, ray://HOST:10001); default: start "
+                        "a local Ray on this machine's cores")
+    g.add_argument("--replicas", type=int, default=None, metavar="N",
+                   help="with --engine ray: model replicas (default: one per GPU group, else one per CPU)")
+    g.add_argument("--gpus-per-replica", type=float, default=0.0, metavar="G",
+                   help="with --engine ray: GPUs per replica (default 0: CPU replicas)")
+    g.add_argument("--max-restarts", type=int, default=3,
+                   help="with --engine ray: restarts of a replica that dies (default 3)")
+    g.add_argument("--max-task-retries", type=int, default=3,
+                   help="with --engine ray: retries of a batch whose replica died (default 3)")
+
+
+def ray_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> RayOptions | None:
+    """The :class:`RayOptions` of the engine flags (None for ``--engine local``); bad values are usage errors."""
+    ray_flags = args.ray_address is not None or args.replicas is not None or args.gpus_per_replica
+    if args.engine != "ray":
+        if ray_flags:
+            parser.error("--ray-address, --replicas and --gpus-per-replica need --engine ray")
+        return None
+    try:
+        return RayOptions(address=args.ray_address, replicas=args.replicas, gpus_per_replica=args.gpus_per_replica,
+                          max_restarts=args.max_restarts, max_task_retries=args.max_task_retries)
+    except ValueError as e:
+        parser.error(str(e))
+        raise

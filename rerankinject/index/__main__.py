@@ -7,6 +7,9 @@ Dense indexes (``dense``) are faiss inner-product indexes in Pyserini's FaissSea
 plus ``encoder.json``; an interrupted dense build resumes from its checkpointed shards when run again::
 
     python -m rerankinject.index dense --collection scifact-test --index indexes/scifact.minilm --normalize
+
+``dense --engine ray [--ray-address auto] [--replicas N] [--gpus-per-replica G]`` encodes the shards on a Ray actor
+pool of encoder replicas (same checkpoints, same index layout; docs/scale.md).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..cli import run_cli, setup_logging
+from ..cli import add_engine_flags, ray_options, run_cli, setup_logging
 from ..datasets.registry import is_dataset, load_dataset
 from ..encode.encoder import POOLINGS
 from ..io.formats import COLLECTION_FORMATS
@@ -73,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="torch CPU threads (default: min(2, cores))")
     de.add_argument("--overwrite", action="store_true", help="replace an existing index and any checkpoint")
     de.add_argument("--data-root", help="data root for data set names")
+    add_engine_flags(de)
     de.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -88,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             value = getattr(args, flag)
             if value is not None and value < 1:
                 parser.error(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+    ray = ray_options(parser, args) if args.kind == "dense" else None
     setup_logging(args.verbose)
 
     def body() -> int:
@@ -102,7 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      normalize=args.normalize, max_length=args.max_length, hnsw=args.hnsw,
                                      hnsw_m=args.hnsw_m, hnsw_ef_construction=args.hnsw_ef_construction,
                                      batch_size=args.batch_size, shard_size=args.shard_size, device=args.device,
-                                     overwrite=args.overwrite, collection_format=args.collection_format)
+                                     overwrite=args.overwrite, collection_format=args.collection_format,
+                                     ray=ray)
             assert meta is not None
             logger.info("%d documents encoded and indexed in %.1fs (%s passages/s encoding) -> %s",
                         meta["documents"], meta["seconds"], meta["passages_per_second"], args.index)

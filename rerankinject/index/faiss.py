@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..cluster import RayOptions
 from ..encode.encoder import _FORMAT_VERSION, ENCODER_META, TextEncoder
 from ..errors import DataError
 from ..io.files import replace_dir
@@ -73,7 +74,7 @@ def build_dense_index(collection: str | os.PathLike, index_dir: str | os.PathLik
                       device: str | None = None, overwrite: bool = False, max_shards: int | None = None,
                       collection_format: str = "auto",
                       doc_ids: Iterable[str] | None = None, encoder: TextEncoder | None = None,
-                      progress: bool = True) -> dict[str, Any] | None:
+                      progress: bool = True, ray: RayOptions | None = None) -> dict[str, Any] | None:
     """Encode a collection and write a faiss index that ``pyserini.search.faiss.FaissSearcher`` reads.
 
     Documents are embedded as ``title + " " + text`` (:func:`~rerankinject.io.formats.document_text`, the text the
@@ -103,6 +104,8 @@ def build_dense_index(collection: str | os.PathLike, index_dir: str | os.PathLik
         encoder: an already-loaded :class:`TextEncoder` (its settings win over the arguments above).
         progress: show tqdm bars.
         collection_format: one of :data:`~rerankinject.io.formats.COLLECTION_FORMATS` (default: detected).
+        ray: encode the shards on a Ray actor pool of encoder replicas
+            (:func:`~rerankinject.encode.ray_engine.encode_shards`); same shards, same checkpoints, same layout.
 
     Returns:
         The index metadata (also in ``encoder.json``), or ``None`` when stopped by ``max_shards``.
@@ -117,6 +120,8 @@ def build_dense_index(collection: str | os.PathLike, index_dir: str | os.PathLik
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
     if max_shards is not None and max_shards < 0:
         raise ValueError(f"max_shards must be >= 0 or None, got {max_shards}")
+    if max_shards is not None and ray is not None:
+        raise ValueError("max_shards (a deliberate interruption) is not supported on the Ray engine")
     if index_dir.exists() and not overwrite:
         raise DataError(f"index folder already exists: {index_dir} (pass --overwrite to rebuild)")
     t0 = time.perf_counter()
@@ -175,7 +180,17 @@ def build_dense_index(collection: str | os.PathLike, index_dir: str | os.PathLik
     enc_seconds = 0.0
     with tqdm(total=len(ids), initial=sum(min(shard_size, len(ids) - i * shard_size) for i in done),
               desc="encode docs", unit="doc", disable=not progress, mininterval=2) as bar:
-        for n_new, i in enumerate(todo):
+        if ray is not None:
+            from ..encode.ray_engine import encode_shards
+
+            t1 = time.perf_counter()
+            spans = [(i, texts[i * shard_size:min((i + 1) * shard_size, len(ids))]) for i in todo]
+            for i, emb in encode_shards(settings, spans, encoder.batch_size, ray):
+                _save_npy_atomic(work / _shard_name(i), emb)  # checkpointed as it arrives, as locally
+                encoded += len(emb)
+                bar.update(len(emb))
+            enc_seconds = time.perf_counter() - t1
+        for n_new, i in enumerate(todo if ray is None else []):
             if max_shards is not None and n_new >= max_shards:
                 logger.info("stopped after %d new shard(s) as requested; rerun to resume", n_new)
                 return None
@@ -215,7 +230,7 @@ def build_dense_index(collection: str | os.PathLike, index_dir: str | os.PathLik
             "encoded_this_run": encoded,
             "encode_seconds_this_run": round(enc_seconds, 3),
             "passages_per_second": round(encoded / enc_seconds, 2) if enc_seconds > 0 else None,
-            "device": encoder.device,
+            "device": encoder.device if ray is None else f"ray:{ray.device}",
             "seconds": round(time.perf_counter() - t0, 3),
         }
         (tmp / ENCODER_META).write_text(json.dumps(meta, indent=2) + "\n")

@@ -18,6 +18,11 @@ Each re-ranked query is appended to ``<output>.partial`` at once; after a crash 
 scores only the queries not done yet and writes a run byte-identical to an uninterrupted one. ``--shard I/N``
 re-ranks one shard of the run's queries; ``python -m rerankinject.merge`` joins the shards
 (docs/reliability.md).
+
+``--engine ray`` scores on a Ray actor pool of model replicas (``--ray-address auto`` joins a running cluster, e.g.
+one started on SLURM; without it a local Ray starts on this machine's cores; ``--replicas N``,
+``--gpus-per-replica G``). Inputs are checked and built here first; the output equals the local engine's
+(docs/scale.md).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..cli import job_path, run_cli, setup_logging, shard_flag
+from ..cli import add_engine_flags, job_path, ray_options, run_cli, setup_logging, shard_flag
 from ..datasets.registry import DATASETS, is_dataset, load_dataset, resolve_topics
 from ..errors import DataError, FormatError
 from ..io.checkpoint import QueryCheckpoint, select_shard
@@ -98,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "the final run is byte-identical to an uninterrupted one")
     p.add_argument("--shard", metavar="I/N", help="re-rank only shard I of N (1-based; queries split by a stable "
                                                  "hash of their id); join shards with python -m rerankinject.merge")
+    add_engine_flags(p)
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -176,6 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:
         parser.error(str(e))
     shard = shard_flag(parser, args.shard)
+    ray = ray_options(parser, args)
+    if ray is not None and args.exact_head:
+        parser.error("--exact-head does not run on --engine ray yet (its heads need whole queries)")
     if args.tag is not None and (not args.tag or any(c.isspace() for c in args.tag)):
         parser.error(f"--tag must be a non-empty word without whitespace, got {args.tag!r}")
     setup_logging(args.verbose)
@@ -186,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                        missing=args.missing, max_length=args.max_length, dtype=args.dtype,
                                        progress=True, scorers=None, backend=args.backend, threads=args.threads,
                                        workers=args.workers, group_pairs=args.group_pairs,
-                                       exact_head=args.exact_head, exact_backend=args.exact_backend)
+                                       exact_head=args.exact_head, exact_backend=args.exact_backend, ray=ray)
         needed = reranker.sources
         logger.info("checkpoint %s: recipe %s (injects %s)", args.model, reranker.recipe.variant,
                     ", ".join(needed) or "no scores")

@@ -32,6 +32,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from tqdm.auto import tqdm
 
+from ..cluster import RayOptions
 from ..errors import DataError
 from ..injection.recipe import InjectionRecipe
 from ..io.formats import Document, document_text
@@ -148,6 +149,8 @@ class ScoreInjectReranker:
         exact_backend: the fp32 backend of the head re-scoring (``onnx`` default, or ``torch``).
         exact_batch_size: pairs per fp32 forward pass of the head re-scoring (default: ``batch_size``; 32 measured
             no faster than 8 for the head of an int8 batch-8 run, docs/performance.md).
+        ray: score on a Ray actor pool (:class:`~rerankinject.cluster.RayOptions`): :meth:`iter_rerank_run` sends
+            the whole run's groups, batched as locally, to one Ray Data job; output equals the local engine's.
     """
 
     def __init__(self, model_dir: str | os.PathLike | None = None, device: str | None = None, batch_size: int = 32,
@@ -155,7 +158,7 @@ class ScoreInjectReranker:
                  max_length: int | None = None, dtype: str = "auto", progress: bool = False,
                  model: CrossEncoderModel | None = None, backend: str = "torch", threads: int | None = None,
                  workers: int | None = None, group_pairs: int = 2048, exact_head: int = 0,
-                 exact_backend: str = "onnx", exact_batch_size: int | None = None):
+                 exact_backend: str = "onnx", exact_batch_size: int | None = None, ray: RayOptions | None = None):
         if missing not in MISSING_POLICIES:
             raise ValueError(f"missing must be one of {', '.join(MISSING_POLICIES)}, got {missing!r}")
         if batch_size < 1:
@@ -168,7 +171,7 @@ class ScoreInjectReranker:
                 raise ValueError("give model_dir or a loaded model")
             model = CrossEncoderModel(model_dir, device=device, dtype=dtype, max_length=max_length, backend=backend,
                                       threads=threads, workers=workers, exact_head=exact_head,
-                                      exact_backend=exact_backend, exact_batch_size=exact_batch_size)
+                                      exact_backend=exact_backend, exact_batch_size=exact_batch_size, ray=ray)
         self.model = model
         self.batch_size = batch_size
         self.missing = missing
@@ -382,8 +385,13 @@ class ScoreInjectReranker:
         if missing_q:
             raise DataError(f"run query id {missing_q[0]!r} is not in the topics ({len(missing_q)} such queries)")
         skip = set(skip)
-        span: list[tuple[str, list[RunRecord], int]] = []
-        pending = 0
+        groups = self._built_groups(run, depth, skip, topics, corpus, by_source)
+        score_groups = getattr(self.model.scorer, "score_groups", None)
+        if score_groups is not None:  # a distributed engine (GroupScorer): the whole run in one job, streamed back
+            scored: Iterator[tuple[Any, list[float]]] = score_groups(groups, self.batch_size)
+        else:
+            scored = ((meta, self.model.predict(inputs, batch_size=self.batch_size, groups=meta[1]))
+                      for meta, inputs in groups)
 
         def n_pairs(recs: Sequence[RunRecord]) -> int:
             return len(recs) if depth is None else min(depth, len(recs))
@@ -393,25 +401,40 @@ class ScoreInjectReranker:
         total = sum(n_pairs(recs) for qid, recs in run.items() if qid not in skip)
         with tqdm(total=total, desc="rerank", unit="pair", unit_scale=True, disable=not self.progress,
                   mininterval=2, smoothing=0) as bar:
-            for n, (qid, recs) in enumerate(run.items(), 1):
-                recs = list(recs)
-                k = n_pairs(recs)
-                span.append((qid, recs, k))
-                pending += k
-                if pending >= self.group_pairs or n == len(run):
-                    for item in self._rerank_group(span, skip, topics, corpus, by_source):
-                        bar.update(n_pairs(run[item[0]]))
-                        yield item
-                    span, pending = [], 0
+            for (span, doc_ids), logits in scored:
+                for item in self._assemble(span, doc_ids, logits, skip):
+                    bar.update(n_pairs(run[item[0]]))
+                    yield item
 
-    def _rerank_group(self, span: Sequence[tuple[str, list[RunRecord], int]], skip: Collection[str],
+    def _built_groups(self, run: Mapping[str, Sequence[RunRecord]], depth: int | None, skip: Collection[str],
                       topics: Mapping[str, str], corpus: Mapping[str, Any],
                       by_source: Mapping[str, Mapping[str, Mapping[str, float]]]
-                      ) -> Iterator[tuple[str, list[RunRecord]]]:
-        """Score a group of queries in one predict call (unless all are skipped); yield those not skipped."""
-        if all(qid in skip for qid, _, _ in span):
-            return
-        built = []
+                      ) -> Iterator[tuple[tuple[list[tuple[str, list[RunRecord], int]], list[list[str]]],
+                                          list[tuple[list[int], list[int]]]]]:
+        """The run's scoring groups, each ``((span, doc ids per query), inputs)``, skipping all-skipped groups.
+
+        Consecutive queries form a group until it holds at least ``group_pairs`` pairs; boundaries depend only on
+        the run (query order and candidate counts), never on ``skip``.
+        """
+        span: list[tuple[str, list[RunRecord], int]] = []
+        pending = 0
+        for n, (qid, recs) in enumerate(run.items(), 1):
+            recs = list(recs)
+            k = len(recs) if depth is None else min(depth, len(recs))
+            span.append((qid, recs, k))
+            pending += k
+            if pending >= self.group_pairs or n == len(run):
+                if not all(q in skip for q, _, _ in span):
+                    yield self._build_group(span, topics, corpus, by_source)
+                span, pending = [], 0
+
+    def _build_group(self, span: Sequence[tuple[str, list[RunRecord], int]], topics: Mapping[str, str],
+                     corpus: Mapping[str, Any], by_source: Mapping[str, Mapping[str, Mapping[str, float]]]
+                     ) -> tuple[tuple[list[tuple[str, list[RunRecord], int]], list[list[str]]],
+                                list[tuple[list[int], list[int]]]]:
+        """The inputs of a group's queries, with the group's span and doc ids (all its assembly needs)."""
+        inputs: list[tuple[list[int], list[int]]] = []
+        doc_ids: list[list[str]] = []
         for qid, recs, k in span:
             cands = []
             for r in recs[:k]:
@@ -422,18 +445,20 @@ class ScoreInjectReranker:
                 scores = {s: by_source[s][qid][r.doc_id] for s in by_source if r.doc_id in by_source[s].get(qid, {})}
                 cands.append(Candidate(r.doc_id, text, scores))
             floors = {s: min(by_source[s][qid].values()) for s in by_source if by_source[s].get(qid)}
-            built.append((cands, self.build_inputs(topics[qid], cands, qid, floors)))
-        logits = self.model.predict([x for _, inputs in built for x in inputs], batch_size=self.batch_size,
-                                    groups=[[c.doc_id for c in cands] for cands, _ in built])
-        per_query, at = [], 0
-        for (qid, _, _), (cands, inputs) in zip(span, built, strict=True):
-            per_query.append(sort_hits(RunRecord(qid, c.doc_id, s)
-                                       for c, s in zip(cands, logits[at:at + len(inputs)], strict=True)))
-            at += len(inputs)
-        for (qid, recs, k), ranked in zip(span, per_query, strict=True):
-            if qid in skip:
-                continue
-            yield qid, apply_depth(qid, ranked, recs[k:])
+            inputs += self.build_inputs(topics[qid], cands, qid, floors)
+            doc_ids.append([c.doc_id for c in cands])
+        return (list(span), doc_ids), inputs
+
+    @staticmethod
+    def _assemble(span: Sequence[tuple[str, list[RunRecord], int]], doc_ids: Sequence[Sequence[str]],
+                  logits: Sequence[float], skip: Collection[str]) -> Iterator[tuple[str, list[RunRecord]]]:
+        """Yield each query of a scored group not in ``skip``: ranked by logit, the tail below (:func:`apply_depth`)."""
+        at = 0
+        for (qid, recs, k), ids in zip(span, doc_ids, strict=True):
+            ranked = sort_hits(RunRecord(qid, d, s) for d, s in zip(ids, logits[at:at + len(ids)], strict=True))
+            at += len(ids)
+            if qid not in skip:
+                yield qid, apply_depth(qid, ranked, recs[k:])
 
     def rerank_run(self, run: Mapping[str, Sequence[RunRecord]], topics: Mapping[str, str],
                    corpus: Mapping[str, Any], sources: Mapping[str, Any] | None = None,

@@ -10,10 +10,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-__all__ = ["pad_arrays", "pad_batch", "default_workers", "score_by_length"]
+__all__ = ["pad_arrays", "pad_batch", "default_workers", "plan_batches", "score_by_length"]
 
 logger = logging.getLogger(__name__)
-
 
 
 def pad_arrays(items: Sequence[tuple[list[int], list[int]]], pad_id: int) -> tuple[Any, Any, Any]:
@@ -76,6 +75,17 @@ def _map_batches(fn: Any, batches: Iterable[Any], workers: int) -> Iterator[Any]
             yield f.result()
 
 
+def plan_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """The batches of :func:`score_by_length`: input positions sorted by length (stable), cut every ``batch_size``.
+
+    Any engine that scores these batches (same members, same order) pads and scores exactly as the local one.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
 def score_by_length(inputs: Sequence[tuple[list[int], list[int]]], batch_size: int,
                     score_batch: Callable[[list[tuple[list[int], list[int]]]], list[float]], workers: int = 1,
                     progress: bool = False, desc: str = "score") -> list[float]:
@@ -84,10 +94,7 @@ def score_by_length(inputs: Sequence[tuple[list[int], list[int]]], batch_size: i
     The one batching loop of every backend: ``score_batch`` gets a list of (input_ids, token_type_ids) of similar
     length and returns one float per item; the result is in input order.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i][0]))
-    chunks = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    chunks = plan_batches([len(ids) for ids, _ in inputs], batch_size)
     out = [0.0] * len(inputs)
     with tqdm(total=len(inputs), desc=desc, unit="pair", disable=not progress, mininterval=2) as bar:
         scored = _map_batches(lambda idx: score_batch([inputs[i] for i in idx]), chunks, min(workers, len(chunks)))

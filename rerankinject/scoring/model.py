@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..cluster import RayOptions
 from ..errors import DataError
 from ..injection.inputs import InputBuilder
 from ..injection.recipe import InjectionRecipe, recipe_for_variant
@@ -86,12 +87,15 @@ class CrossEncoderModel:
             two-precision cascade, :class:`~rerankinject.scoring.cascade.CascadeScorer`); 0 = off.
         exact_backend: the fp32 backend of the cascade head (``onnx`` or ``torch``).
         exact_batch_size: pairs per fp32 forward pass of the head (default: the caller's batch size).
+        ray: score on a Ray actor pool of model replicas (:class:`~rerankinject.cluster.RayOptions`); this process
+            then loads only the tokenizer and recipe, and ``device`` comes from the options (``cuda`` with GPUs per
+            replica, else ``cpu``).
     """
 
     def __init__(self, model_dir: str | os.PathLike, recipe: InjectionRecipe | None = None,
                  device: str | None = None, dtype: str = "auto", max_length: int | None = None, backend: str = "torch",
                  threads: int | None = None, workers: int | None = None, exact_head: int = 0,
-                 exact_backend: str = "onnx", exact_batch_size: int | None = None):
+                 exact_backend: str = "onnx", exact_batch_size: int | None = None, ray: RayOptions | None = None):
         from transformers import AutoTokenizer
 
         self.model_dir = Path(model_dir)
@@ -125,10 +129,18 @@ class CrossEncoderModel:
             raise DataError(f"{config}: a re-ranker needs num_labels=1, this model has {n_labels}")
         self.spec = BackendSpec(backend, exact_head, exact_backend, exact_batch_size)
         self.backend = backend
-        self.device = pick_device(device) if not self.spec.onnx else (device or "cpu")
+        if ray is not None:
+            if device is not None and device.split(":")[0] != ray.device:
+                raise ValueError(f"device {device!r} does not match the Ray replicas' device {ray.device!r} "
+                                 f"(set by --gpus-per-replica)")
+            self.device = ray.device
+        else:
+            self.device = pick_device(device) if not self.spec.onnx else (device or "cpu")
         if self.spec.onnx and self.device != "cpu":
             raise ValueError(f"backend {backend} runs on CPU only, got device {self.device!r}")
-        if dtype == "auto":
+        if dtype == "auto" and ray is not None:  # the replicas' GPUs are not visible here: bf16 (A100, H100 and up)
+            dtype = "bf16" if self.device.startswith("cuda") else "fp32"
+        elif dtype == "auto":
             import torch
 
             dtype = "bf16" if self.device.startswith("cuda") and torch.cuda.is_bf16_supported() else "fp32"
@@ -143,7 +155,7 @@ class CrossEncoderModel:
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
         self.scorer: PairScorer = make_scorer(self.spec, self.model_dir, self.device, dtype, threads, self.workers,
-                                              self.pad_id)
+                                              self.pad_id, ray=ray)
         self.builder = InputBuilder(self.recipe, self.tokenizer)
 
     @property
