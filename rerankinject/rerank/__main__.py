@@ -18,6 +18,12 @@ Each re-ranked query is appended to ``<output>.partial`` at once; after a crash 
 scores only the queries not done yet and writes a run byte-identical to an uninterrupted one. ``--shard I/N``
 re-ranks one shard of the run's queries; ``python -m rerankinject.merge`` joins the shards
 (docs/reliability.md).
+
+Long documents: ``--passages maxp --passage-length 150 --stride 75`` splits every document into passages of 150
+WORDS (whitespace words, as PyTerrier's ``pt.text.sliding``; the title is put before every passage) starting every
+75 words; each passage carries the DOCUMENT's injected score(s), the passages of all documents of a scoring group
+are batched together (length-sorted), and the document's score is its first (``firstp``), best (``maxp``) or
+summed (``sump``) passage logit. Resume and shards work as without passages.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from ..io.checkpoint import QueryCheckpoint, select_shard
 from ..io.formats import Document, read_collection
 from ..io.runs import Run, iter_run, read_run
 from ..scoring.factory import BACKENDS
+from .passages import PASSAGE_MODES, PassageSpec
 from .reranker import MISSING_POLICIES, ScoreInjectReranker
 
 __all__ = ["main", "build_parser", "parse_sources", "resolve_corpus", "check_run"]
@@ -83,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a candidate without a source score and no scorer: error (default), min (the run's "
                         "minimum for the query) or zero")
     p.add_argument("--bm25-index", metavar="DIR", help="Lucene index to compute missing BM25 scores exactly")
+    p.add_argument("--passages", choices=PASSAGE_MODES, default=None,
+                   help="split documents into passages and score each document by its first (firstp), best (maxp) "
+                        "or summed (sump) passage; every passage carries the document's injected score "
+                        "(default: one input per document, cut at --max-length tokens)")
+    p.add_argument("--passage-length", type=int, default=None, metavar="W",
+                   help="with --passages: passage length in WORDS (whitespace words, not tokens; default 150)")
+    p.add_argument("--stride", type=int, default=None, metavar="S",
+                   help="with --passages: WORDS between passage starts, 1..W (default 75)")
     p.add_argument("--tag", default=None, help="run tag (default: the model folder name)")
     p.add_argument("--data-root", help="data root for named topics/corpus")
     p.add_argument("--resume", action="store_true",
@@ -139,7 +154,14 @@ def _job_config(args: argparse.Namespace, sources: Mapping[str, str]) -> dict[st
             "backend": args.backend, "max_length": args.max_length, "missing": args.missing,
             "bm25_index": job_path(args.bm25_index),
             "tag": args.tag, "shard": args.shard, "group_pairs": args.group_pairs, "workers": args.workers,
-            "threads": args.threads, "exact_head": args.exact_head, "exact_backend": args.exact_backend}
+            "threads": args.threads, "exact_head": args.exact_head, "exact_backend": args.exact_backend,
+            **({"passages": _passage_spec(args).to_dict()} if args.passages else {})}
+
+
+def _passage_spec(args: argparse.Namespace) -> PassageSpec:
+    """The ``--passages``/``--passage-length``/``--stride`` settings (validated by :class:`PassageSpec`)."""
+    length = 150 if args.passage_length is None else args.passage_length
+    return PassageSpec(args.passages, length, 75 if args.stride is None else args.stride)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -165,6 +187,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         source_paths = parse_sources(args.source)
     except ValueError as e:
         parser.error(str(e))
+    if args.passages:
+        try:
+            _passage_spec(args)
+        except ValueError as e:
+            parser.error(f"--passages {args.passages}: {e}")
+    elif args.passage_length is not None or args.stride is not None:
+        parser.error("--passage-length and --stride need --passages firstp|maxp|sump")
     shard = shard_flag(parser, args.shard)
     if args.tag is not None and (not args.tag or any(c.isspace() for c in args.tag)):
         parser.error(f"--tag must be a non-empty word without whitespace, got {args.tag!r}")
@@ -177,6 +206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                        progress=True, scorers=None, backend=args.backend, threads=args.threads,
                                        workers=args.workers, group_pairs=args.group_pairs,
                                        exact_head=args.exact_head, exact_backend=args.exact_backend)
+        if args.passages:
+            spec = _passage_spec(args)
+            reranker.set_passages(spec.mode, spec.length, spec.stride)
+            logger.info("passages: %s of %d words, stride %d (each carries its document's scores)", spec.mode,
+                        spec.length, spec.stride)
         needed = reranker.sources
         logger.info("checkpoint %s: recipe %s (injects %s)", args.model, reranker.recipe.variant,
                     ", ".join(needed) or "no scores")
