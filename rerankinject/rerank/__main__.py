@@ -250,8 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             ckpt.finish(args.tag or Path(args.model).name.replace(" ", "_") or "rerank")
         finally:
             ckpt.close()
-        logger.info("re-ranked %d queries, %d pairs in %.1fs (%.1f pairs/s; %.1fs total) -> %s", len(todo), n_pairs,
-                    seconds, n_pairs / max(seconds, 1e-9), time.perf_counter() - t0, args.output)
+        unit = "documents (as passages)" if args.passages else "pairs"
+        logger.info("re-ranked %d queries, %d %s in %.1fs (%.1f %s/s; %.1fs total) -> %s", len(todo), n_pairs, unit,
+                    seconds, n_pairs / max(seconds, 1e-9), unit.split()[0], time.perf_counter() - t0, args.output)
         return 0
 
     return run_cli(body)
