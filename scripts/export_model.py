@@ -22,6 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 from rerankinject.datasets.registry import load_dataset  # noqa: E402
 from rerankinject.evaluate.measures import evaluate_run  # noqa: E402
+from rerankinject.injection.interop import CONFIG_KEY, write_interop  # noqa: E402
+from rerankinject.injection.recipe import InjectionRecipe  # noqa: E402
 from rerankinject.io.runs import read_run  # noqa: E402
 
 KEEP = ("config.json", "injection.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
@@ -91,8 +93,14 @@ def main(argv: list[str] | None = None) -> int:
         "## Use", "", "```",
         f"python -m rerankinject.rerank --model {out} --run RUN --topics T --corpus C --source bm25=BM25_RUN "
         "--output OUT", "```", "",
+        "## Other tools (sentence-transformers, Hugging Face)", "",
+        f"The recipe is in `injection.json` and in `config.json` under `{CONFIG_KEY}`; plain (query, passage) pairs "
+        "score WITHOUT the injected score. `rerankinject.injection.text_pairs(model_dir, query, passages, "
+        "[{source: raw score}, ...])` gives the text pairs for sentence-transformers' `CrossEncoder(model_dir, "
+        "activation_fn=torch.nn.Identity())`, whose scores then equal rerankinject's.", "",
     ]
     (tmp / "README.md").write_text("\n".join(card))
+    write_interop(tmp, InjectionRecipe.from_dict(recipe), card=False)  # the recipe in config.json too
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     size = sum(f.stat().st_size for f in out.iterdir()) / 2**20

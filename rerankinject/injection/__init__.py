@@ -1,10 +1,12 @@
 """Score injection: the normaliser, the recipe and its text, the model input builder.
 
 :mod:`.normalize` (the one :class:`Normalizer`), :mod:`.recipe` (:class:`InjectionRecipe`), :mod:`.inputs`
-(:class:`InputBuilder`).
+(:class:`InputBuilder`), :mod:`.interop` (the recipe in ``config.json`` and a model card; :func:`text_pairs` for
+other libraries).
 """
 
 from .inputs import InputBuilder
+from .interop import text_pairs
 from .normalize import Normalizer, normalize_scores
 from .recipe import VARIANTS, InjectionRecipe, recipe_for_variant, render_score
 
@@ -16,4 +18,5 @@ __all__ = [
     "render_score",
     "VARIANTS",
     "InputBuilder",
+    "text_pairs",
 ]

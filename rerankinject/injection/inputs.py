@@ -128,3 +128,35 @@ class InputBuilder:
         q = self._tok(query)
         p_ids = self.tokenizer(list(passages), add_special_tokens=False)["input_ids"] if passages else []
         return [self.build(q, p, rd) for p, rd in zip(p_ids, rendered, strict=True)]
+
+    def _cut(self, text: str, n_tokens: int) -> str:
+        """``text`` cut after its first ``n_tokens`` tokens (at the character offset where that token ends)."""
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        offsets = enc["offset_mapping"]
+        if len(offsets) <= n_tokens:
+            return text
+        return text[:offsets[n_tokens - 1][1]] if n_tokens > 0 else ""
+
+    def text_pairs(self, query: str, passages: Sequence[str],
+                   scores: Sequence[Mapping[str, str | float]]) -> list[tuple[str, str]]:
+        """The (segment A, segment B) texts that a plain tokenizer turns into exactly :meth:`encode`'s token ids.
+
+        For other libraries (sentence-transformers' ``CrossEncoder``, a Hugging Face pipeline): the scores are
+        rendered as the recipe says (raw numbers, or already rendered strings; see
+        :meth:`~rerankinject.injection.InjectionRecipe.render_pairs`), the separators are this tokenizer's
+        ``sep_token``, and the query and passage are cut at the character where :meth:`build` cuts their tokens,
+        so ``tokenizer(a, b)`` gives the same ids without any truncation (needs a fast tokenizer).
+
+        Raises:
+            ValueError: as :meth:`~rerankinject.injection.InjectionRecipe.render_pairs`.
+        """
+        if len(scores) != len(passages):
+            raise ValueError(f"{len(passages)} passages but {len(scores)} score sets")
+        rendered = self.recipe.render_pairs(scores)
+        q_text = self._cut(query, self.recipe.query_max_tokens)
+        q_ids = self._tok(query)
+        cut = []
+        for passage, rend in zip(passages, rendered, strict=True):
+            room = self.recipe.max_length - len(self.build(q_ids, [], rend)[0])
+            cut.append(self._cut(passage, room))
+        return self.recipe.text_pairs(q_text, cut, rendered, sep=str(self.tokenizer.sep_token))

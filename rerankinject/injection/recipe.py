@@ -161,12 +161,73 @@ class InjectionRecipe:
                 out[s] = render_score(v, self.render, self.decimals)
         return rendered
 
-    def text_pair(self, query: str, passage: str, rendered: Mapping[str, str], sep: str = "[SEP]") -> tuple[str, str]:
-        """The untruncated (segment A, segment B) texts, with ``sep`` between pieces - for display and tests."""
-        values = {"query": query, "passage": passage, **rendered}
+    def render_pairs(self, scores: Sequence[Mapping[str, str | float]]) -> list[dict[str, str]]:
+        """Rendered score texts of one query's items from raw scores (numbers) or already rendered ones (strings).
+
+        Raises:
+            ValueError: a source's score is missing, mixed raw and rendered, not finite, or a single raw score
+                for a per-query normaliser.
+        """
+        rendered: list[dict[str, str]] = [{} for _ in scores]
+        for s in self.sources:
+            given = [sc.get(s) for sc in scores]
+            if any(v is None for v in given):
+                i = next(k for k, v in enumerate(given) if v is None)
+                raise ValueError(f"passage {i} has no {s!r} score; recipe {self.variant} injects "
+                                 f"{', '.join(self.sources)}")
+            if all(isinstance(v, str) for v in given):
+                texts = [str(v) for v in given]
+            elif any(isinstance(v, str) for v in given):
+                raise ValueError(f"source {s!r}: give all scores raw (numbers) or all rendered (strings)")
+            else:
+                if self.normalizers[s].per_query and len(given) < 2:
+                    raise ValueError(f"source {s!r} is normalised per query ({self.normalizers[s].kind}): one raw "
+                                     f"score cannot be normalised alone; use text_pairs with all the query's "
+                                     f"passages")
+                vals = [float(v) for v in given]  # type: ignore[arg-type]
+                if not all(math.isfinite(v) for v in vals):
+                    raise ValueError(f"source {s!r}: scores must be finite, got {vals}")
+                texts = [render_score(v, self.render, self.decimals)
+                         for v in normalize_scores(vals, self.normalizers[s])]
+            for out, t in zip(rendered, texts, strict=True):
+                out[s] = t
+        return rendered
+
+    def text_pair(self, query: str, passage: str, scores: Mapping[str, str | float] | None = None,
+                  sep: str = "[SEP]") -> tuple[str, str]:
+        """The untruncated (segment A, segment B) texts of one pair, with ``sep`` between pieces.
+
+        This is the model input as text, for other libraries (e.g. sentence-transformers' ``CrossEncoder``) and
+        display; :meth:`rerankinject.injection.InputBuilder.text_pairs` also cuts query and passage exactly
+        where our token ids are cut.
+
+        Args:
+            query: the query text.
+            passage: the passage text.
+            scores: ``{source: value}`` for every source the recipe injects: RAW first-stage scores (numbers;
+                normalised and rendered here, e.g. ``{"bm25": 11.0}`` -> ``"22"`` for BM25CAT) or scores already
+                rendered (strings, as :meth:`render_query` gives them).
+            sep: the tokenizer's separator token (``[SEP]`` for BERT, ``</s>`` for RoBERTa).
+
+        Raises:
+            ValueError: a source's score is missing or not finite, or a raw score needs a per-query normaliser
+                (use :meth:`text_pairs` with all of the query's passages).
+        """
+        return self.text_pairs(query, [passage], [scores or {}], sep)[0]
+
+    def text_pairs(self, query: str, passages: Sequence[str], scores: Sequence[Mapping[str, str | float]],
+                   sep: str = "[SEP]") -> list[tuple[str, str]]:
+        """:meth:`text_pair` for one query's passages; a per-query normaliser sees the raw scores of all of them."""
+        if len(scores) != len(passages):
+            raise ValueError(f"{len(passages)} passages but {len(scores)} score sets")
+        rendered = self.render_pairs(scores)
         a, b = self.segments()
-        fill = [_FIELD.sub(lambda m: values[m.group(1)], p) for p in a + b]
-        return f" {sep} ".join(fill[: len(a)]), f" {sep} ".join(fill[len(a):])
+        pairs = []
+        for passage, rend in zip(passages, rendered, strict=True):
+            values = {"query": query, "passage": passage, **rend}
+            fill = [_FIELD.sub(lambda m, v=values: v[m.group(1)], p) for p in a + b]  # type: ignore[misc]
+            pairs.append((f" {sep} ".join(fill[: len(a)]), f" {sep} ".join(fill[len(a):])))
+        return pairs
 
     # --- persistence -----------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

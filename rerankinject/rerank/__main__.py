@@ -23,6 +23,12 @@ re-ranks one shard of the run's queries; ``python -m rerankinject.merge`` joins 
 one started on SLURM; without it a local Ray starts on this machine's cores; ``--replicas N``,
 ``--gpus-per-replica G``). Inputs are checked and built here first; the output equals the local engine's
 (docs/scale.md).
+
+Long documents: ``--passages maxp --passage-length 150 --stride 75`` splits every document into passages of 150
+WORDS (whitespace words, as PyTerrier's ``pt.text.sliding``; the title is put before every passage) starting every
+75 words; each passage carries the DOCUMENT's injected score(s), the passages of all documents of a scoring group
+are batched together (length-sorted), and the document's score is its first (``firstp``), best (``maxp``) or
+summed (``sump``) passage logit. Resume and shards work as without passages.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from ..io.checkpoint import QueryCheckpoint, select_shard
 from ..io.formats import COLLECTION_FORMATS, TOPIC_FIELDS, TOPIC_FORMATS, Document, read_collection
 from ..io.runs import Run, iter_run, read_run
 from ..scoring.factory import BACKENDS
+from .passages import PASSAGE_MODES, PassageSpec
 from .reranker import MISSING_POLICIES, ScoreInjectReranker
 
 __all__ = ["main", "build_parser", "parse_sources", "resolve_corpus", "check_run"]
@@ -96,6 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a candidate without a source score and no scorer: error (default), min (the run's "
                         "minimum for the query) or zero")
     p.add_argument("--bm25-index", metavar="DIR", help="Lucene index to compute missing BM25 scores exactly")
+    p.add_argument("--passages", choices=PASSAGE_MODES, default=None,
+                   help="split documents into passages and score each document by its first (firstp), best (maxp) "
+                        "or summed (sump) passage; every passage carries the document's injected score "
+                        "(default: one input per document, cut at --max-length tokens)")
+    p.add_argument("--passage-length", type=int, default=None, metavar="W",
+                   help="with --passages: passage length in WORDS (whitespace words, not tokens; default 150)")
+    p.add_argument("--stride", type=int, default=None, metavar="S",
+                   help="with --passages: WORDS between passage starts, 1..W (default 75)")
     p.add_argument("--tag", default=None, help="run tag (default: the model folder name)")
     p.add_argument("--data-root", help="data root for named topics/corpus")
     p.add_argument("--resume", action="store_true",
@@ -155,7 +170,14 @@ def _job_config(args: argparse.Namespace, sources: Mapping[str, str]) -> dict[st
             "tag": args.tag, "shard": args.shard, "group_pairs": args.group_pairs, "workers": args.workers,
             "threads": args.threads, "exact_head": args.exact_head, "exact_backend": args.exact_backend,
             "topics_format": args.topics_format, "topic_field": args.topic_field,
-            "collection_format": args.collection_format}
+            "collection_format": args.collection_format,
+            **({"passages": _passage_spec(args).to_dict()} if args.passages else {})}
+
+
+def _passage_spec(args: argparse.Namespace) -> PassageSpec:
+    """The ``--passages``/``--passage-length``/``--stride`` settings (validated by :class:`PassageSpec`)."""
+    length = 150 if args.passage_length is None else args.passage_length
+    return PassageSpec(args.passages, length, 75 if args.stride is None else args.stride)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -181,6 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         source_paths = parse_sources(args.source)
     except ValueError as e:
         parser.error(str(e))
+    if args.passages:
+        try:
+            _passage_spec(args)
+        except ValueError as e:
+            parser.error(f"--passages {args.passages}: {e}")
+    elif args.passage_length is not None or args.stride is not None:
+        parser.error("--passage-length and --stride need --passages firstp|maxp|sump")
     shard = shard_flag(parser, args.shard)
     ray = ray_options(parser, args)
     if ray is not None and args.exact_head:
@@ -196,6 +225,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                        progress=True, scorers=None, backend=args.backend, threads=args.threads,
                                        workers=args.workers, group_pairs=args.group_pairs,
                                        exact_head=args.exact_head, exact_backend=args.exact_backend, ray=ray)
+        if args.passages:
+            spec = _passage_spec(args)
+            reranker.set_passages(spec.mode, spec.length, spec.stride)
+            logger.info("passages: %s of %d words, stride %d (each carries its document's scores)", spec.mode,
+                        spec.length, spec.stride)
         needed = reranker.sources
         logger.info("checkpoint %s: recipe %s (injects %s)", args.model, reranker.recipe.variant,
                     ", ".join(needed) or "no scores")
@@ -235,8 +269,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             ckpt.finish(args.tag or Path(args.model).name.replace(" ", "_") or "rerank")
         finally:
             ckpt.close()
-        logger.info("re-ranked %d queries, %d pairs in %.1fs (%.1f pairs/s; %.1fs total) -> %s", len(todo), n_pairs,
-                    seconds, n_pairs / max(seconds, 1e-9), time.perf_counter() - t0, args.output)
+        unit = "documents (as passages)" if args.passages else "pairs"
+        logger.info("re-ranked %d queries, %d %s in %.1fs (%.1f %s/s; %.1fs total) -> %s", len(todo), n_pairs, unit,
+                    seconds, n_pairs / max(seconds, 1e-9), unit.split()[0], time.perf_counter() - t0, args.output)
         return 0
 
     return run_cli(body)

@@ -38,8 +38,10 @@ from ..injection.recipe import InjectionRecipe
 from ..io.formats import Document, document_text
 from ..io.runs import Run, RunRecord, sort_hits
 from ..scoring.model import CrossEncoderModel
+from .passages import PassageSpec, aggregate, document_passages
 
-__all__ = ["Candidate", "Scorer", "ScoreInjectReranker", "MISSING_POLICIES", "hit_text", "apply_depth"]
+__all__ = ["Candidate", "RankedPassage", "Scorer", "ScoreInjectReranker", "MISSING_POLICIES", "hit_text",
+           "apply_depth"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,14 @@ class Candidate(NamedTuple):
     doc_id: str
     text: str
     scores: Mapping[str, float] = {}
+
+
+class RankedPassage(NamedTuple):
+    """One result of :meth:`ScoreInjectReranker.rank`: input index, raw logit and corpus id (None without ids)."""
+
+    index: int
+    score: float
+    corpus_id: str | None = None
 
 
 @runtime_checkable
@@ -152,6 +162,10 @@ class ScoreInjectReranker:
         ray: score on a Ray actor pool (:class:`~rerankinject.cluster.RayOptions`): :meth:`iter_rerank_run` sends
             the whole run's groups, batched as locally, to one Ray Data job; output equals the local engine's.
     """
+
+    passages: PassageSpec | None = None
+    """Long documents: split into passages and aggregated (see :meth:`set_passages`); None scores each document
+    as one (truncated) input."""
 
     def __init__(self, model_dir: str | os.PathLike | None = None, device: str | None = None, batch_size: int = 32,
                  missing: str = "error", scorers: Mapping[str, Scorer] | None = None,
@@ -385,8 +399,19 @@ class ScoreInjectReranker:
         if missing_q:
             raise DataError(f"run query id {missing_q[0]!r} is not in the topics ({len(missing_q)} such queries)")
         skip = set(skip)
-        groups = self._built_groups(run, depth, skip, topics, corpus, by_source)
         score_groups = getattr(self.model.scorer, "score_groups", None)
+        if self.passages is not None:  # passages: one predict call per group of documents' passages
+            if score_groups is not None:
+                raise ValueError("passages are scored by the local engine only (not with a distributed engine)")
+            scored_docs = (item for span in self._spans(run, depth, skip)
+                           for item in self._rerank_group_passages(span, skip, topics, corpus, by_source))
+            with tqdm(total=len(set(run) - set(skip)), desc="rerank", unit="q", disable=not self.progress,
+                      mininterval=2, smoothing=0) as bar:
+                for item in scored_docs:
+                    bar.update(1)
+                    yield item
+            return
+        groups = self._built_groups(run, depth, skip, topics, corpus, by_source)
         if score_groups is not None:  # a distributed engine (GroupScorer): the whole run in one job, streamed back
             scored: Iterator[tuple[Any, list[float]]] = score_groups(groups, self.batch_size)
         else:
@@ -416,6 +441,15 @@ class ScoreInjectReranker:
         Consecutive queries form a group until it holds at least ``group_pairs`` pairs; boundaries depend only on
         the run (query order and candidate counts), never on ``skip``.
         """
+        for span in self._spans(run, depth, skip):
+            yield self._build_group(span, topics, corpus, by_source)
+
+    def _spans(self, run: Mapping[str, Sequence[RunRecord]], depth: int | None,
+               skip: Collection[str]) -> Iterator[list[tuple[str, list[RunRecord], int]]]:
+        """Consecutive queries ``(qid, records, k)`` until a group holds ``group_pairs`` pairs (all-skipped left out).
+
+        Boundaries depend only on the run (query order and candidate counts), never on ``skip``.
+        """
         span: list[tuple[str, list[RunRecord], int]] = []
         pending = 0
         for n, (qid, recs) in enumerate(run.items(), 1):
@@ -425,7 +459,7 @@ class ScoreInjectReranker:
             pending += k
             if pending >= self.group_pairs or n == len(run):
                 if not all(q in skip for q, _, _ in span):
-                    yield self._build_group(span, topics, corpus, by_source)
+                    yield span
                 span, pending = [], 0
 
     def _build_group(self, span: Sequence[tuple[str, list[RunRecord], int]], topics: Mapping[str, str],
@@ -479,6 +513,223 @@ class ScoreInjectReranker:
         if depth is not None and depth < 1:
             raise ValueError(f"depth must be >= 1, got {depth}")
         return dict(self.iter_rerank_run(run, topics, corpus, sources, depth))
+
+
+    # --- long documents: passages ---------------------------------------------------------------------------
+    def set_passages(self, mode: str | None, length: int = 150, stride: int = 75) -> ScoreInjectReranker:
+        """Score long documents as passages (see :mod:`rerankinject.rerank.passages`); ``mode=None`` turns it off.
+
+        Args:
+            mode: ``firstp``, ``maxp`` or ``sump`` (the document's score is its first, best or summed passage
+                logit), or None for one truncated input per document (the default).
+            length: words per passage (> 0).
+            stride: words between passage starts (0 < stride <= length).
+
+        Every passage carries its document's injected first-stage score(s). Applies to :meth:`rerank_run`,
+        :meth:`iter_rerank_run` and :meth:`rank` (not to :meth:`predict`, whose pairs are scored as given).
+
+        Returns:
+            The reranker itself.
+
+        Raises:
+            ValueError: an unknown mode, ``length <= 0``, ``stride <= 0`` or ``stride > length``.
+        """
+        self.passages = None if mode is None else PassageSpec(mode, length, stride)
+        return self
+
+    def _passage_inputs(self, query: str, candidates: Sequence[Candidate], docs: Sequence[Document | str],
+                        query_id: str, floors: Mapping[str, float] | None = None,
+                        scorers: Mapping[str, Scorer] | None = None
+                        ) -> tuple[list[tuple[list[int], list[int]]], list[int]]:
+        """The inputs of every passage of every candidate, and the number of passages of each candidate.
+
+        Scores are filled, normalised and rendered per DOCUMENT (a per-query normaliser sees the query's
+        documents), then repeated on each of its passages. A document without text is one empty passage.
+        """
+        spec = self.passages
+        if spec is None:
+            raise ValueError("no passage splitting set (call set_passages)")
+        ids = [c.doc_id for c in candidates]
+        if len(set(ids)) != len(ids):
+            raise DataError(f"query {query_id!r}: a doc id appears twice among the candidates")
+        raw = self._fill_scores(query, query_id, candidates, floors, scorers)
+        rendered = self.recipe.render_query(raw, ids) if self.sources else [{} for _ in ids]
+        texts: list[str] = []
+        rends: list[Mapping[str, str]] = []
+        counts: list[int] = []
+        for doc, rend in zip(docs, rendered, strict=True):
+            parts = document_passages(doc, spec) or [""]
+            texts += parts
+            rends += [rend] * len(parts)
+            counts.append(len(parts))
+        return self.model.builder.encode(query, texts, rends), counts
+
+    @staticmethod
+    def _passage_keys(candidates: Sequence[Candidate], counts: Sequence[int]) -> list[str]:
+        return [f"{c.doc_id}#{i}" for c, n in zip(candidates, counts, strict=True) for i in range(n)]
+
+    def _aggregate(self, logits: Sequence[float], counts: Sequence[int]) -> list[float]:
+        """Per-document scores from the passage logits (in candidate order, ``counts`` passages each)."""
+        assert self.passages is not None
+        out, at = [], 0
+        for n in counts:
+            out.append(aggregate(logits[at:at + n], self.passages.mode))
+            at += n
+        return out
+
+    def _rerank_group_passages(self, span: Sequence[tuple[str, list[RunRecord], int]], skip: Collection[str],
+                               topics: Mapping[str, str], corpus: Mapping[str, Any],
+                               by_source: Mapping[str, Mapping[str, Mapping[str, float]]]
+                               ) -> Iterator[tuple[str, list[RunRecord]]]:
+        """Re-rank one group with passages: the passages of all the group's documents in one predict call."""
+        built = []
+        for qid, recs, k in span:
+            cands, docs = [], []
+            for r in recs[:k]:
+                doc = corpus.get(r.doc_id)
+                if doc is None:
+                    raise DataError(f"run doc id {r.doc_id!r} (query {qid!r}) is not in the corpus")
+                scores = {s: by_source[s][qid][r.doc_id] for s in by_source if r.doc_id in by_source[s].get(qid, {})}
+                cands.append(Candidate(r.doc_id, "", scores))
+                docs.append(doc if isinstance(doc, Document) else str(doc))
+            floors = {s: min(by_source[s][qid].values()) for s in by_source if by_source[s].get(qid)}
+            inputs, counts = self._passage_inputs(topics[qid], cands, docs, qid, floors) if cands else ([], [])
+            built.append((cands, inputs, counts))
+        logits = self.model.predict([x for _, inputs, _ in built for x in inputs], batch_size=self.batch_size,
+                                    groups=[self._passage_keys(c, n) for c, _, n in built])
+        at = 0
+        for (qid, recs, k), (cands, inputs, counts) in zip(span, built, strict=True):
+            doc_scores = self._aggregate(logits[at:at + len(inputs)], counts)
+            at += len(inputs)
+            if qid in skip:
+                continue
+            ranked = sort_hits(RunRecord(qid, c.doc_id, s) for c, s in zip(cands, doc_scores, strict=True))
+            yield qid, apply_depth(qid, ranked, recs[k:])
+
+    # --- text API (sentence-transformers style) -------------------------------------------------------------
+    def _require_scores(self, scores: Sequence[Mapping[str, float]], what: str) -> None:
+        """Every injected source in every item (the text API without doc ids has no scorer or policy to fall back on).
+
+        Raises:
+            DataError: naming the first item without a score and the sources the checkpoint injects.
+        """
+        for i, sc in enumerate(scores):
+            for s in self.sources:
+                if sc.get(s) is None:
+                    raise DataError(
+                        f"{what} {i} has no {s!r} score, but the checkpoint {self.model.model_dir} injects "
+                        f"{', '.join(self.sources)} (recipe {self.recipe.variant}): give the raw first-stage "
+                        f"scores, e.g. {{{', '.join(repr(x) + ': 17.2' for x in self.sources)}}}")
+
+    def predict(self, pairs: Sequence[Sequence[Any]], batch_size: int | None = None,
+                show_progress_bar: bool = False) -> list[float]:
+        """Raw logits of text pairs, like sentence-transformers' ``CrossEncoder.predict``, with injected scores.
+
+        Args:
+            pairs: ``(query, passage)`` (CAT checkpoints) or ``(query, passage, {source: raw score})`` items, e.g.
+                ``("do fleas carry disease", "Fleas can transmit plague.", {"bm25": 17.2, "dpr": 0.71})``.
+                Raw first-stage scores: the checkpoint's recipe normalises and renders them. A per-query
+                normaliser (``minmax-query``, ...) sees the scores of all pairs with the same query text.
+            batch_size: pairs per forward pass (default: the reranker's); pairs are length-sorted into batches.
+            show_progress_bar: a tqdm bar over batches.
+
+        Returns:
+            One raw logit per pair, in input order (pairs are scored as given: no passage splitting).
+
+        Raises:
+            DataError: a pair lacks a score from a source the checkpoint injects, or a score is not finite.
+            ValueError: a malformed pair or ``batch_size < 1``.
+        """
+        items: list[tuple[str, str, dict[str, float]]] = []
+        for i, p in enumerate(pairs):
+            if isinstance(p, str | bytes) or len(p) not in (2, 3):
+                raise ValueError(f"pair {i}: expected (query, passage) or (query, passage, scores), got {p!r:.80}")
+            items.append((str(p[0]), str(p[1]), dict(p[2] or {}) if len(p) == 3 else {}))
+        self._require_scores([sc for _, _, sc in items], "pair")
+        by_query: dict[str, list[int]] = {}
+        for i, (q, _, _) in enumerate(items):
+            by_query.setdefault(q, []).append(i)
+        order: list[int] = []
+        inputs: list[tuple[list[int], list[int]]] = []
+        groups: list[list[str]] = []
+        for q, idx in by_query.items():
+            cands = [Candidate(f"#{i}", items[i][1], items[i][2]) for i in idx]
+            inputs += self.build_inputs(q, cands, query_id=f"pairs of query {q[:40]!r}", scorers={})
+            groups.append([c.doc_id for c in cands])
+            order += idx
+        logits = self.model.predict(inputs, batch_size=batch_size or self.batch_size, progress=show_progress_bar,
+                                    groups=groups)
+        out = [0.0] * len(items)
+        for i, v in zip(order, logits, strict=True):
+            out[i] = float(v)
+        return out
+
+    def rank(self, query: str, passages: Sequence[str],
+             scores: Mapping[str, Sequence[float]] | Sequence[Mapping[str, float]] | None = None,
+             top_k: int | None = None, corpus_ids: Sequence[str] | None = None,
+             batch_size: int | None = None) -> list[RankedPassage]:
+        """Rank passages (or documents) for one query, like sentence-transformers' ``CrossEncoder.rank``.
+
+        Args:
+            query: the query text.
+            passages: the texts to rank.
+            scores: the raw first-stage scores, as ``{source: [one score per passage]}`` or as one
+                ``{source: score}`` per passage; may be None for a CAT checkpoint.
+            top_k: return only the best ``top_k`` (default all).
+            corpus_ids: the passages' ids (unique). With ids, a missing score follows the run path's rules
+                (the reranker's scorers, then its ``missing`` policy); without them every score is required.
+            batch_size: pairs per forward pass (default: the reranker's).
+
+        Returns:
+            :class:`RankedPassage` (index, raw logit, corpus id) best first; ties keep the input order. With
+            :meth:`set_passages`, each text is split into passages that all carry its scores, and its score
+            aggregates theirs.
+
+        Raises:
+            DataError: a missing score for a source the checkpoint injects, a non-finite score, repeated ids.
+            ValueError: scores or ids not matching the passages, ``top_k < 1``.
+        """
+        n = len(passages)
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        per: list[dict[str, float]]
+        if scores is None:
+            per = [{} for _ in range(n)]
+        elif isinstance(scores, Mapping):
+            per = [{} for _ in range(n)]
+            for s, vals in scores.items():
+                if isinstance(vals, str | bytes) or not isinstance(vals, Sequence) or len(vals) != n:
+                    raise ValueError(f"scores[{s!r}] must give one score per passage ({n}), got {vals!r:.80}")
+                for d, v in zip(per, vals, strict=True):
+                    if v is not None:
+                        d[s] = float(v)
+        else:
+            if len(scores) != n:
+                raise ValueError(f"scores has {len(scores)} entries for {n} passages")
+            per = [dict(sc or {}) for sc in scores]
+        if corpus_ids is None:
+            self._require_scores(per, "passage")
+            ids = [f"#{i}" for i in range(n)]
+            extra: Mapping[str, Scorer] | None = {}
+        else:
+            ids = [str(d) for d in corpus_ids]
+            if len(ids) != n:
+                raise ValueError(f"corpus_ids has {len(ids)} entries for {n} passages")
+            if len(set(ids)) != n:
+                raise DataError("corpus_ids repeat: each passage needs its own id")
+            extra = None
+        if not n:
+            return []
+        cands = [Candidate(d, str(t), sc) for d, t, sc in zip(ids, passages, per, strict=True)]
+        bs = batch_size or self.batch_size
+        if self.passages is None:
+            logits = self.model.predict(self.build_inputs(query, cands, scorers=extra), batch_size=bs, groups=[ids])
+        else:
+            inputs, counts = self._passage_inputs(query, cands, [str(t) for t in passages], "q", scorers=extra)
+            logits = self._aggregate(self.model.predict(inputs, batch_size=bs,
+                                                        groups=[self._passage_keys(cands, counts)]), counts)
+        order = sorted(range(n), key=lambda i: (-logits[i], i))[:top_k]
+        return [RankedPassage(i, float(logits[i]), None if corpus_ids is None else ids[i]) for i in order]
 
 
 def _as_score_dict(src: Any, name: str) -> dict[str, dict[str, float]]:

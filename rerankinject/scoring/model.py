@@ -16,6 +16,7 @@ from typing import Any
 from ..cluster import RayOptions
 from ..errors import DataError
 from ..injection.inputs import InputBuilder
+from ..injection.interop import write_interop
 from ..injection.recipe import InjectionRecipe, recipe_for_variant
 from ..io.files import read_json
 from .batching import default_workers
@@ -171,7 +172,11 @@ class CrossEncoderModel:
         return self.scorer.predict(inputs, batch_size=batch_size, progress=progress, groups=groups)
 
     def save(self, folder: str | os.PathLike) -> None:
-        """Save weights (safetensors), tokenizer and ``injection.json`` together."""
+        """Save weights (safetensors), tokenizer and ``injection.json`` together.
+
+        The recipe also goes where other tools look (:func:`~rerankinject.injection.interop.write_interop`): into
+        ``config.json`` (``rerankinject_injection``) and a model card ``README.md`` (unless the folder has one).
+        """
         if self.model is None:
             raise ValueError(f"a {self.backend} model has no torch weights to save")
         folder = Path(folder)
@@ -179,3 +184,4 @@ class CrossEncoderModel:
         self.model.save_pretrained(str(folder))
         self.tokenizer.save_pretrained(str(folder))
         self.recipe.save(folder)
+        write_interop(folder, self.recipe)
