@@ -48,8 +48,12 @@ REFERENCE_ROWS = [
 ]
 FIRST_STAGE_ROWS = [REFERENCE_ROWS[i] for i in (0, 2, 3)]
 MSMARCO_ROWS = [
-    ("CAT", "msmarco-cat.trec.gz", "MiniLM-L6 CE trained MS MARCO-style, no injection"),
+    ("CAT", "msmarco-cat.trec.gz", "MiniLM-L6 CE trained MS MARCO-style (clean set: title-free positives, BM25 + "
+                                   "MiniLM hard negatives, listwise loss), no injection"),
     ("BM25CAT", "msmarco-bm25cat.trec.gz", "same training, BM25 of the local index injected as text"),
+    ("DPRCAT", "msmarco-dprcat.trec.gz", "same training, our MiniLM cosine injected (exact for every candidate)"),
+    ("BM25DPRCAT", "msmarco-bm25dprcat.trec.gz", "same training, BM25 and MiniLM injected"),
+    ("bm25added", "msmarco-bm25added.trec.gz", "Margin-MSE on (3 x teacher + 10 x BM25/50) / 4, CAT input"),
     ("interpolation BM25 + CAT", "msmarco-interp.trec.gz", "min-max per query, alpha tuned on the other DL year"),
 ]
 FOLD_ROWS = [
@@ -69,13 +73,17 @@ SCIFACT_ROWS = [
     ("dense (MiniLM)", "dense.trec.gz", "all-MiniLM-L6-v2, faiss flat, full corpus"),
     ("hybrid", "hybrid.trec.gz", "min-max interpolation, alpha 0.45 tuned on train"),
     ("dense re-scoring (MiniLM)", "dense-minilm.trec.gz", "the MiniLM cosine of every BM25 top-100 candidate (the "
-                                                          "DPR score that DPRCAT sees)"),
+                                                          "DPR score that DPRCAT sees; BM25's top 100 re-scored)"),
     ("CAT", "cat.trec.gz", "trained on SciFact train, BM25 top-100 re-ranked"),
     ("BM25CAT", "bm25cat.trec.gz", "trained on SciFact train, BM25 top-100 re-ranked"),
     ("DPRCAT", "dprcat.trec.gz", "our MiniLM dense score injected (exact for every candidate)"),
     ("BM25DPRCAT", "bm25dprcat.trec.gz", "BM25 and our MiniLM dense score injected"),
     ("bm25added", "bm25added.trec.gz", "Margin-MSE on (3 x SciFact CAT teacher + 10 x BM25/50) / 4, CAT input"),
     ("interpolation BM25 + CAT", "interp.trec.gz", "min-max per query, alpha tuned on the validation queries"),
+    ("hybrid top-100 re-ranked by BM25DPRCAT", "hybrid-bm25dprcat.trec.gz", "trained on SciFact train's hybrid "
+                                                                           "top 100 (listwise, 1 + 7 negatives), "
+                                                                           "BM25 and MiniLM injected; the demo's "
+                                                                           "model"),
     ("CAT (MS MARCO, zero-shot)", "msmarco-cat.trec.gz", "the DL models, BM25 top-20 re-ranked"),
     ("BM25CAT (MS MARCO, zero-shot)", "msmarco-bm25cat.trec.gz", "the DL models, BM25 top-20 re-ranked"),
 ]
@@ -108,6 +116,8 @@ def table(key: str, res: Path) -> tuple[str, dict, dict]:
     # significance against CAT; without a CAT row, against the first CAT-like row (e.g. the zero-shot CAT)
     baseline = "CAT" if "CAT" in present else next((lab for lab in present if lab.startswith("CAT")), None)
     results = {c.name: c for c in compare_runs(present, qrels, level, baseline, MEASURES)}
+    dense = next((lab for lab in ("dense re-scoring (MiniLM)", "dense (MiniLM)") if lab in present), None)
+    vs_dense = {c.name: c for c in compare_runs(present, qrels, level, dense, MEASURES)} if dense else {}
     lines += ["| run | " + " | ".join(MEASURES) + " | what |", "|---" * (len(MEASURES) + 2) + "|"]
     for label, _file, what in rows:
         if label not in results:
@@ -115,12 +125,17 @@ def table(key: str, res: Path) -> tuple[str, dict, dict]:
             continue
         c = results[label]
         cells = [_fmt(c.means[m], (c.p_values or {}).get(m)) for m in MEASURES]
+        dp = (vs_dense[label].p_values or {}).get("nDCG@10") if label in vs_dense else None
+        if dp is not None and dp < 0.05:
+            cells[0] += "‡"
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {what} |")
     if baseline:
         n = len(present) - 1
         lines.append("")
         lines.append(f"† two-sided paired t-test against {baseline} over the {len(qrels)} judged queries, Bonferroni-"
                      f"corrected for the {n} runs compared, p < 0.05. Binary measures at grade >= {level}.")
+        if dense:
+            lines.append(f"‡ nDCG@10 significantly different from the bi-encoder row '{dense}' (same test).")
     lines.append("")
     return "\n".join(lines), present, results
 
@@ -218,13 +233,17 @@ def plots(loaded: dict, evaluated: dict, docs: Path, times: list[dict]) -> list[
 
 
 def training_rows(res: Path) -> list[str]:
-    """One row per trained model (its trainer state kept in ``res/training``): steps, minutes, best validation."""
+    """One row per trained model (its validation curve kept in ``res/training``): steps, pairs seen, minutes, best
+    validation nDCG@10 and the curve (step-0 = the untrained model, a reference)."""
     out = []
     for state in sorted((res / "training").glob("*.json")):
         st = json.loads(state.read_text())
-        name = state.stem
-        curve = [f"{e['step']}: {e['nDCG@10']:.4f}" for e in st.get("evaluations", [])]
-        out.append(f"| {name} | {st['step']} | {st['seconds'] / 60:.1f} | {st.get('best_score') or 0:.4f} "
+        evals = st.get("evaluations", [])
+        steps = st.get("step") or max((e["step"] for e in evals), default=0)
+        pairs = st.get("pairs_seen")
+        curve = [f"{e['step']}: {e['nDCG@10']:.4f}" for e in evals]
+        out.append(f"| {state.stem} | {steps} | {pairs if pairs is not None else '-'} | "
+                   f"{(st.get('seconds') or 0) / 60:.1f} | {st.get('best_score') or 0:.4f} "
                    f"(step {st.get('best_step')}) | {', '.join(curve)} |")
     return out
 
@@ -248,8 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     parts += [f"![{m}]({m})" for m in made] + [""]
     rows = training_rows(res)
     if rows:
-        parts += ["### Training", "", "| model | steps | minutes | best validation nDCG@10 | validation curve |",
-                  "|---|---|---|---|---|", *rows, ""]
+        parts += ["### Training", "", "| model | steps | pairs seen | minutes | best validation nDCG@10 | "
+                                    "validation curve |", "|---|---|---|---|---|---|", *rows, ""]
     if times:
         parts += ["### Wall times", "", "| job | seconds | machine | finished (UTC) |", "|---|---|---|---|"]
         parts += [f"| {t['job']} | {t['seconds']} | {t['machine']} | {t['date']} |" for t in times] + [""]
