@@ -115,12 +115,41 @@ def probe(folder: str, run_name: str, depth: int, seed: int) -> dict:
             "auc_train": round(auc(np.hstack([(x_tr - mu) / sd, np.ones((len(x_tr), 1))]) @ w, y_tr), 4)}
 
 
+def probe_model(folder: str, run_name: str, depth: int, seed: int, model: str, max_pairs: int = 3000) -> dict:
+    """AUC of a cross-encoder scoring the held-out passages with an EMPTY query (what it believes of the text alone).
+
+    A model that learned "this kind of text is relevant" ranks positives above negatives without the query.
+    """
+    from rerankinject.scoring.model import CrossEncoderModel
+
+    ds = load_dataset(folder)
+    qrels, corpus, run = ds.qrels(), read_collection(ds.corpus_path), read_run(ds.run_path(run_name))
+    qids = sorted(q for q in run if any(g >= 1 for g in qrels.get(q, {}).values()))
+    random.Random(seed).shuffle(qids)
+    texts, labels = [], []
+    for q in qids[len(qids) // 2:]:
+        rel = {d for d, g in qrels[q].items() if g >= 1 and d in corpus}
+        negs = [r.doc_id for r in run[q][:depth] if r.doc_id not in rel and qrels[q].get(r.doc_id, 0) < 1][:5]
+        for d, label in [*((d, 1) for d in rel), *((d, 0) for d in negs)]:
+            texts.append(corpus[d].text)
+            labels.append(label)
+        if len(texts) >= max_pairs:
+            break
+    ce = CrossEncoderModel(model, device="cpu")
+    rendered = [{s: "0" for s in ce.recipe.sources}] * len(texts)  # injected scores held constant
+    scores = ce.predict(ce.builder.encode("", texts, rendered), batch_size=64)
+    return {"folder": folder, "model": model, "pairs": len(texts),
+            "auc_empty_query": round(auc(np.array(scores), np.array(labels, dtype=float)), 4)}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("folders", nargs="+", help="local data set folders (dataset.json)")
     p.add_argument("--run", default=None, help="candidate run name (default: hybrid if the folder has it, else bm25)")
     p.add_argument("--depth", type=int, default=30)
     p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--model", action="append", default=[],
+                   help="also probe a cross-encoder: held-out passages scored with an empty query (repeatable)")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
     results = []
@@ -131,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         results.append(r)
         sys.stdout.write(f"{f}\truns={name}\tqueries={r['queries']}\tAUC held-out={r['auc_heldout']:.3f}\t"
                          f"(train {r['auc_train']:.3f}; {r['test_positives']} pos / {r['test_negatives']} neg)\n")
+        for m in args.model:
+            r = probe_model(f, name, args.depth, args.seed, m)
+            results.append(r)
+            sys.stdout.write(f"{f}\tmodel={m}\tempty-query AUC={r['auc_empty_query']:.3f} ({r['pairs']} passages)\n")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -1,20 +1,16 @@
 """The one place a backend name becomes a scorer.
 
 ``torch``, ``onnx``, ``onnx-int8``, ``onnx-int8-full``, and the two-precision cascade (an int8 backend with
-``exact_head``); with :class:`~rerankinject.cluster.RayOptions`, any of them on a Ray actor pool
-(:class:`~rerankinject.scoring.ray_engine.RayPairScorer`).
+``exact_head``). A distributed engine (:class:`~rerankinject.scoring.ray_engine.RayPairScorer`) runs replicas of
+these scorers.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from .protocol import PairScorer
-
-if TYPE_CHECKING:
-    from ..cluster import RayOptions
 
 __all__ = ["BACKENDS", "BackendSpec", "make_scorer"]
 
@@ -65,17 +61,12 @@ class BackendSpec:
 
 
 def make_scorer(spec: BackendSpec, model_dir: str | os.PathLike, device: str, dtype: str, threads: int | None,
-                workers: int, pad_id: int, ray: RayOptions | None = None) -> PairScorer:
-    """The scorer of ``spec`` over a checkpoint folder (the cascade when ``spec.exact_head``).
+                workers: int, pad_id: int) -> PairScorer:
+    """The local scorer of ``spec`` over a checkpoint folder (the cascade when ``spec.exact_head``).
 
-    With ``ray``, the scorer is a :class:`~rerankinject.scoring.ray_engine.RayPairScorer`: replicas of the same
-    local scorer on a Ray actor pool (nothing loads or starts here; ``device``, ``threads`` and ``workers`` then
-    come from the pool's plan).
+    A distributed engine wraps replicas of this scorer (:class:`~rerankinject.scoring.ray_engine.RayPairScorer`,
+    chosen by :class:`~rerankinject.scoring.model.CrossEncoderModel`), so this module never imports it.
     """
-    if ray is not None:
-        from .ray_engine import RayPairScorer
-
-        return RayPairScorer(spec, model_dir, dtype, pad_id, ray)
     if spec.onnx:
         from .onnx_backend import OnnxScorer
 

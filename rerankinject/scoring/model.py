@@ -155,8 +155,13 @@ class CrossEncoderModel:
         self.workers = workers if workers is not None else default_workers(self.device, threads)
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
-        self.scorer: PairScorer = make_scorer(self.spec, self.model_dir, self.device, dtype, threads, self.workers,
-                                              self.pad_id, ray=ray)
+        if ray is not None:  # replicas of the local scorer on a Ray actor pool (nothing loads or starts here)
+            from .ray_engine import RayPairScorer
+
+            self.scorer: PairScorer = RayPairScorer(self.spec, self.model_dir, dtype, self.pad_id, ray)
+        else:
+            self.scorer = make_scorer(self.spec, self.model_dir, self.device, dtype, threads, self.workers,
+                                      self.pad_id)
         self.builder = InputBuilder(self.recipe, self.tokenizer)
 
     @property

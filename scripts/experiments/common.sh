@@ -26,7 +26,7 @@ write_run({q: r[:d] for q, r in read_run(sys.argv[1]).items()}, sys.argv[2], tag
 }
 # save_training MODEL -> the trainer state (steps, minutes, validation curve) of runs/train/MODEL, kept in docs/results
 save_training() {
-  [ -f runs/train/$1/checkpoint/trainer_state.json ] && cp runs/train/$1/checkpoint/trainer_state.json "$RES/training/$1.json" || true
+  [ -f runs/train/$1/validation_curve.json ] && cp runs/train/$1/validation_curve.json "$RES/training/$1.json" || true
 }
 # finished OUTPUT_DIR [STOP] -> true when a training run reached its last step, stopped early, or reached step STOP
 finished() {
@@ -34,13 +34,5 @@ finished() {
 sys.exit(0 if d['stopped_early'] or (d['evaluations'] and d['evaluations'][-1]['step'] >= stop) else 1)" \
     2>/dev/null
 }
-# msmarco_model VARIANT -> the tested MS MARCO-style model folder: runs/train/msmarco-VARIANT/best, or for bm25cat the
-# repo's shipped fp16 export of that run (models/minilm-l6-msmarco-bm25cat, its step-200 best) unless RETRAIN=1
-SHIPPED_BM25CAT=models/minilm-l6-msmarco-bm25cat
-msmarco_model() {
-  if [ "$1" = bm25cat ] && [ -z "${RETRAIN:-}" ] && [ ! -d runs/train/msmarco-bm25cat/best ] && [ -d $SHIPPED_BM25CAT ]; then
-    echo $SHIPPED_BM25CAT
-  else
-    echo runs/train/msmarco-$1/best
-  fi
-}
+# msmarco_model VARIANT -> the tested MS MARCO-style model folder
+msmarco_model() { echo runs/train/msmarco-$1/best; }

@@ -1,33 +1,38 @@
 #!/usr/bin/env bash
-# MS MARCO-style training at scale: CAT and BM25CAT trained on the dev-small training text, tested on BOTH DL19 and
-# DL20 (official BM25 top-100 re-ranked). BM25 comes from ONE Lucene index over every MS MARCO passage in the shared
-# data, for training and - exactly per document - for the DL candidates (runs/msmarco-train/run.bm25-dl1?.trec).
-# Plus the interpolation baseline: BM25 + CAT, alpha tuned on the OTHER year.
-#   bash scripts/experiments/msmarco.sh     # ~25 min per model on one thread of a 2-core CPU (the two side by side)
-# Both models train with the 800-step schedule of their config and pause after step STOP_AT (default 200: the
-# best validation step when they ran to step 400). BM25CAT is not retrained when the repo's shipped export of that
-# run exists (models/minilm-l6-msmarco-bm25cat: its step-200 best in fp16); RETRAIN=1 retrains it.
-# Extra flags go to the training runs. Finished re-rankings are skipped (delete an output to redo it).
+# MS MARCO-style training on the CLEAN dev-small set, tested on BOTH DL19 and DL20 (official BM25 top 100 re-ranked):
+#   1. the pool (every MS MARCO passage in the shared data), its Lucene index and its MiniLM faiss index;
+#   2. scripts/build_msmarco_clean.py: title-free positives, BM25 + MiniLM hard negatives, exact scores of every
+#      training document, and the DL candidates scored EXACTLY by the same two indexes (runs/msmarco-clean);
+#   3. the variants (default: cat bm25cat dprcat bm25dprcat), two side by side on one thread each;
+#   4. each re-ranks DL19 and DL20; the interpolation baseline BM25 + CAT (alpha tuned on the other year).
+#   bash scripts/experiments/msmarco.sh [VARIANT ...]     # finished steps are skipped; training resumes
 { # one block: bash reads it whole before running it, so editing this file cannot derail a running job
 source "$(dirname "$0")/common.sh"
+VARIANTS=${*:-cat bm25cat dprcat bm25dprcat}
 [ -f runs/msmarco-train/run.bm25-dl20.trec ] || timed prepare-msmarco $PY scripts/prepare_msmarco.py
-for v in cat bm25cat; do  # side by side, one thread each; resumes from its checkpoint
-  [ "$(msmarco_model $v)" = $SHIPPED_BM25CAT ] && continue
-  [ -f "$RES/dl19/msmarco-$v.trec.gz" ] && [ -f "$RES/dl20/msmarco-$v.trec.gz" ] && continue
-  finished runs/train/msmarco-$v "${STOP_AT:-200}" || timed train-msmarco-$v $PY -m rerankinject.train \
-    --config scripts/configs/msmarco_$v.yaml --stop-at-step "${STOP_AT:-200}" "$@" >> runs/train/msmarco-$v.log 2>&1 &
+[ -f runs/msmarco-train/dense/index ] || timed msmarco-pool-dense $PY -m rerankinject.index dense \
+  --collection runs/msmarco-train/collection.tsv --index runs/msmarco-train/dense --normalize --batch-size 64
+[ -f runs/msmarco-clean/dataset.json ] || timed msmarco-clean $PY scripts/build_msmarco_clean.py
+$PY scripts/probe_shortcut.py runs/msmarco-train runs/msmarco-clean --json runs/msmarco-clean/probe.json
+set -- $VARIANTS
+while [ $# -gt 0 ]; do  # two lanes of one thread each
+  for v in "$1" "${2:-}"; do
+    [ -n "$v" ] || continue
+    finished runs/train/msmarco-$v || timed train-msmarco-$v $PY -m rerankinject.train \
+      --config scripts/configs/msmarco_$v.yaml >> runs/train/msmarco-$v.log 2>&1 &
+  done
+  wait
+  shift; [ $# -gt 0 ] && shift
 done
-wait
-save_training msmarco-cat
-[ "$(msmarco_model bm25cat)" = $SHIPPED_BM25CAT ] || save_training msmarco-bm25cat
+for v in $VARIANTS; do save_training msmarco-$v; done
 for year in dl19 dl20; do
   mkdir -p $RES/$year
-  [ -f $RES/$year/bm25-local.trec.gz ] || keep runs/msmarco-train/run.bm25-$year.trec $RES/$year/bm25-local.trec.gz
-  for v in cat bm25cat; do
+  for v in $VARIANTS; do
     out=$RES/$year/msmarco-$v.trec.gz
     [ -f "$out" ] || timed rerank-$year-msmarco-$v $PY -m rerankinject.rerank --run "$(bundled $year bm25)" \
       --topics $year --corpus $year --model "$(msmarco_model $v)" --depth 100 \
-      --source bm25=runs/msmarco-train/run.bm25-$year.trec --output "$out" --tag msmarco-$v --threads "${THREADS:-1}"
+      --source bm25=runs/msmarco-clean/run.bm25-$year.trec --source dpr=runs/msmarco-clean/run.dense-$year.trec \
+      --output "$out" --tag msmarco-$v --threads "${THREADS:-2}"
   done
 done
 for pair in dl19:dl20 dl20:dl19; do
