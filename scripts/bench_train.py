@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _setup(config: str, threads: int, max_length: int | None):
+def _setup(config: str, threads: int, max_length: int | None):  # both trainers: pairs under the pairwise loss
     import torch
 
     from rerankinject.scoring.model import DEFAULT_INIT_MODEL, CrossEncoderModel
@@ -36,7 +36,7 @@ def _setup(config: str, threads: int, max_length: int | None):
     from rerankinject.train.pipeline import make_recipe, prepare
 
     torch.set_num_threads(threads)
-    cfg = load_config(config, {"threads": threads, "max_length": max_length})
+    cfg = load_config(config, {"threads": threads, "max_length": max_length, "loss": "pairwise"})
     torch.manual_seed(cfg.seed)
     prep = prepare(cfg)
     ce = CrossEncoderModel(DEFAULT_INIT_MODEL(), recipe=make_recipe(cfg), device="cpu", threads=threads)

@@ -3,9 +3,10 @@
 Steps: Lucene index and faiss index (all-MiniLM-L6-v2, mean pooling, normalised) of the SciFact corpus ->
 BM25, dense and hybrid (min-max interpolation, alpha 0.45 tuned on SciFact *train* queries by
 scripts/tune_hybrid.py) first stages for the 300 test queries, TREC runs with raw scores (the hybrid also writes
-its per-retriever runs over the same candidates) -> the BM25 top ``--rerank-depth`` re-ranked by the project's
-trained BM25CAT cross-encoder (``models/minilm-l6-msmarco-bm25cat``, trained MS MARCO-style; its model card has the
-data, command and metrics), the BM25 score injected as text -> evaluation with paired t-tests against BM25.
+its per-retriever runs over the same candidates) -> the HYBRID top ``--rerank-depth`` (the best first stage)
+re-ranked by the project's BM25DPRCAT cross-encoder (``models/minilm-l6-scifact-hybrid-bm25dprcat``: MiniLM-L6 trained
+on SciFact *train*'s hybrid top 100, both raw first-stage scores injected as text; its model card has the data,
+command and metrics) -> evaluation with paired t-tests against the hybrid first stage it re-ranks.
 Outputs go to indexes/ and runs/ (git-ignored); existing outputs are reused, so a second run is quick. Every
 step is a ``python -m rerankinject.<x>`` CLI, called in-process.
 """
@@ -39,14 +40,14 @@ def step(name: str, fn, argv: list[str]) -> None:
     logger.info("== %s done in %.1fs", name, time.perf_counter() - t0)
 
 
-MODEL = ROOT / "models" / "minilm-l6-msmarco-bm25cat"
+MODEL = ROOT / "models" / "minilm-l6-scifact-hybrid-bm25dprcat"
 
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(description="rerankinject demo: SciFact end to end")
-    p.add_argument("--rerank-depth", type=int, default=20, help="BM25 top K re-ranked (default 20)")
+    p.add_argument("--rerank-depth", type=int, default=20, help="hybrid top K re-ranked (default 20)")
     p.add_argument("--backend", default="torch", choices=["torch", "onnx", "onnx-int8"],
                    help="re-ranking backend (default torch)")
     p.add_argument("--no-rerank", action="store_true", help="first stages and evaluation only")
@@ -80,14 +81,16 @@ def main(argv: list[str] | None = None) -> int:
                                      "--normalization", "minmax-query", *common])
     runs_to_eval = [str(bm25), str(dense), str(hybrid)]
     if not args.no_rerank:
-        reranked = runs / f"scifact-test.bm25.{MODEL.name}.top{args.rerank_depth}.trec"
+        reranked = runs / f"scifact-test.hybrid.{MODEL.name}.top{args.rerank_depth}.trec"
+        sources = [f"bm25={runs / 'scifact-test.hybrid.bm25.trec'}", f"dpr={runs / 'scifact-test.hybrid.dense.trec'}"]
         if not reranked.is_file():
-            step("rerank", rerank_main, ["--run", str(bm25), "--topics", "scifact-test", "--corpus", "scifact-test",
-                                         "--model", str(MODEL), "--source", f"bm25={bm25}", "--depth",
+            step("rerank", rerank_main, ["--run", str(hybrid), "--topics", "scifact-test", "--corpus", "scifact-test",
+                                         "--model", str(MODEL), "--source", sources[0], "--source", sources[1],
+                                         "--depth",
                                          str(args.rerank_depth), "--backend", args.backend, "--output",
                                          str(reranked)])
         runs_to_eval.append(str(reranked))
-    step("evaluate", evaluate_main, ["--qrels", "scifact-test", *runs_to_eval, "--baseline", str(bm25)])
+    step("evaluate", evaluate_main, ["--qrels", "scifact-test", *runs_to_eval, "--baseline", str(hybrid)])
     logger.info("demo finished in %.1fs", time.perf_counter() - t0)
     return 0
 

@@ -427,9 +427,9 @@ class ScoreInjectReranker:
         with tqdm(total=total, desc="rerank", unit="pair", unit_scale=True, disable=not self.progress,
                   mininterval=2, smoothing=0) as bar:
             for (span, doc_ids), logits in scored:
-                for item in self._assemble(span, doc_ids, logits, skip):
-                    bar.update(n_pairs(run[item[0]]))
-                    yield item
+                items = list(self._assemble(span, doc_ids, logits, skip))
+                bar.update(sum(n_pairs(run[qid]) for qid, _ in items))  # a whole group at once: a sane ETA at once
+                yield from items
 
     def _built_groups(self, run: Mapping[str, Sequence[RunRecord]], depth: int | None, skip: Collection[str],
                       topics: Mapping[str, str], corpus: Mapping[str, Any],
