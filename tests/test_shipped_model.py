@@ -1,4 +1,4 @@
-"""The trained checkpoint the repository carries (models/minilm-l6-msmarco-bm25cat, used by `make demo`)."""
+"""The trained checkpoints the repository carries (models/minilm-l6-msmarco-bm25cat; the demo's hybrid BM25DPRCAT)."""
 
 from __future__ import annotations
 
@@ -65,3 +65,22 @@ def test_reranks_dl19_slice_far_above_random_order(data_root):
 @pytest.mark.parametrize("name", ["config.json", "tokenizer.json", "injection.json", "model.safetensors"])
 def test_files_present(name):
     assert (MODEL / name).is_file()
+
+
+DEMO_MODEL = MODEL.parent / "minilm-l6-scifact-hybrid-bm25dprcat"
+
+
+def test_demo_model_card_recipe_fp16_and_demo_uses_it():
+    """The model `make demo` re-ranks with: BM25DPRCAT, fp16, <= 50 MB, a card naming its data, command and test."""
+    from safetensors import safe_open
+
+    card = (DEMO_MODEL / "README.md").read_text()
+    for needed in ("## Data", "## Command", "## Test", "scifact-train", "scifact-test"):
+        assert needed in card
+    recipe = json.loads((DEMO_MODEL / "injection.json").read_text())
+    assert recipe["variant"] == "BM25DPRCAT" and recipe["sources"] == ["bm25", "dpr"]
+    assert sum(f.stat().st_size for f in DEMO_MODEL.iterdir() if f.is_file()) <= 50 * 2**20
+    with safe_open(str(DEMO_MODEL / "model.safetensors"), "pt") as fh:
+        assert {fh.get_slice(k).get_dtype() for k in fh.keys()} == {"F16"}
+    demo = (MODEL.parent.parent / "scripts" / "demo.py").read_text()
+    assert DEMO_MODEL.name in demo
