@@ -470,18 +470,33 @@ class ScoreInjectReranker:
         inputs: list[tuple[list[int], list[int]]] = []
         doc_ids: list[list[str]] = []
         for qid, recs, k in span:
-            cands = []
-            for r in recs[:k]:
-                doc = corpus.get(r.doc_id)
-                if doc is None:
-                    raise DataError(f"run doc id {r.doc_id!r} (query {qid!r}) is not in the corpus")
-                text = document_text(doc) if isinstance(doc, Document) else str(doc)
-                scores = {s: by_source[s][qid][r.doc_id] for s in by_source if r.doc_id in by_source[s].get(qid, {})}
-                cands.append(Candidate(r.doc_id, text, scores))
-            floors = {s: min(by_source[s][qid].values()) for s in by_source if by_source[s].get(qid)}
+            cands, _, floors = self._query_candidates(qid, recs[:k], corpus, by_source)
             inputs += self.build_inputs(topics[qid], cands, qid, floors)
             doc_ids.append([c.doc_id for c in cands])
         return (list(span), doc_ids), inputs
+
+    @staticmethod
+    def _query_candidates(qid: str, recs: Sequence[RunRecord], corpus: Mapping[str, Any],
+                          by_source: Mapping[str, Mapping[str, Mapping[str, float]]]
+                          ) -> tuple[list[Candidate], list[Document | str], dict[str, float]]:
+        """A query's candidates (text and raw scores), their documents, and each source's floor (the "min" policy).
+
+        Raises:
+            DataError: a doc id is not in the corpus.
+        """
+        cands: list[Candidate] = []
+        docs: list[Document | str] = []
+        for r in recs:
+            doc = corpus.get(r.doc_id)
+            if doc is None:
+                raise DataError(f"run doc id {r.doc_id!r} (query {qid!r}) is not in the corpus")
+            doc = doc if isinstance(doc, Document) else str(doc)
+            text = document_text(doc) if isinstance(doc, Document) else doc
+            scores = {s: by_source[s][qid][r.doc_id] for s in by_source if r.doc_id in by_source[s].get(qid, {})}
+            cands.append(Candidate(r.doc_id, text, scores))
+            docs.append(doc)
+        floors = {s: min(by_source[s][qid].values()) for s in by_source if by_source[s].get(qid)}
+        return cands, docs, floors
 
     @staticmethod
     def _assemble(span: Sequence[tuple[str, list[RunRecord], int]], doc_ids: Sequence[Sequence[str]],
@@ -584,27 +599,13 @@ class ScoreInjectReranker:
         """Re-rank one group with passages: the passages of all the group's documents in one predict call."""
         built = []
         for qid, recs, k in span:
-            cands, docs = [], []
-            for r in recs[:k]:
-                doc = corpus.get(r.doc_id)
-                if doc is None:
-                    raise DataError(f"run doc id {r.doc_id!r} (query {qid!r}) is not in the corpus")
-                scores = {s: by_source[s][qid][r.doc_id] for s in by_source if r.doc_id in by_source[s].get(qid, {})}
-                cands.append(Candidate(r.doc_id, "", scores))
-                docs.append(doc if isinstance(doc, Document) else str(doc))
-            floors = {s: min(by_source[s][qid].values()) for s in by_source if by_source[s].get(qid)}
+            cands, docs, floors = self._query_candidates(qid, recs[:k], corpus, by_source)
             inputs, counts = self._passage_inputs(topics[qid], cands, docs, qid, floors) if cands else ([], [])
             built.append((cands, inputs, counts))
         logits = self.model.predict([x for _, inputs, _ in built for x in inputs], batch_size=self.batch_size,
                                     groups=[self._passage_keys(c, n) for c, _, n in built])
-        at = 0
-        for (qid, recs, k), (cands, inputs, counts) in zip(span, built, strict=True):
-            doc_scores = self._aggregate(logits[at:at + len(inputs)], counts)
-            at += len(inputs)
-            if qid in skip:
-                continue
-            ranked = sort_hits(RunRecord(qid, c.doc_id, s) for c, s in zip(cands, doc_scores, strict=True))
-            yield qid, apply_depth(qid, ranked, recs[k:])
+        doc_scores = self._aggregate(logits, [n for _, _, counts in built for n in counts])  # one per document
+        yield from self._assemble(span, [[c.doc_id for c in cands] for cands, _, _ in built], doc_scores, skip)
 
     # --- text API (sentence-transformers style) -------------------------------------------------------------
     def _require_scores(self, scores: Sequence[Mapping[str, float]], what: str) -> None:
