@@ -206,3 +206,27 @@ def test_listwise_losses_and_group_loss_validation():
         GroupLoss("listwise", 3, has_teacher=False)(s[:, :2])
     with pytest.raises(DataError, match="loss: margin-mse distils a teacher"):
         TrainConfig(dataset="x", sources={"bm25": "x"}, loss="margin-mse").validate()
+
+
+def test_listwise_kl_with_a_label_term():
+    """label_weight w: KL to the teacher + w x the listwise cross-entropy of the labelled positive (column 0)."""
+    from rerankinject.train.losses import GroupLoss, listwise_ce_loss, listwise_kl_loss
+
+    s = torch.tensor([[3.0, 1.0, 0.0], [0.0, 2.0, 1.0]])
+    t = torch.tensor([[0.2, 1.0, 0.0], [1.0, 0.9, 0.0]])  # a teacher that does not always put the positive first
+    kl = listwise_kl_loss(s, t, 0.1).item()
+    ce = listwise_ce_loss(s).item()
+    assert GroupLoss("listwise-kl", 3, has_teacher=True, temperature=0.1)(s, teacher=t).item() == \
+        pytest.approx(kl, rel=1e-6)
+    mixed = GroupLoss("listwise-kl", 3, has_teacher=True, temperature=0.1, label_weight=0.5)(s, teacher=t).item()
+    assert mixed == pytest.approx(kl + 0.5 * ce, rel=1e-6)
+    assert mixed > kl  # the label term is really added
+    with pytest.raises(ValueError, match="label_weight must be >= 0"):
+        GroupLoss("listwise-kl", 3, has_teacher=True, label_weight=-1)
+    with pytest.raises(ValueError, match="listwise-kl only"):
+        GroupLoss("listwise", 3, has_teacher=False, label_weight=1)
+    with pytest.raises(DataError, match="label_weight: adds a label term to listwise-kl only"):
+        TrainConfig(dataset="x", sources={"bm25": "x"}, loss="listwise", label_weight=1.0).validate()
+    with pytest.raises(DataError, match="label_weight: must be >= 0"):
+        TrainConfig(dataset="x", sources={"bm25": "x"}, loss="listwise-kl", label_weight=-0.5,
+                    teacher={"kind": "ensemble", "runs": {"a": "x"}}).validate()

@@ -64,6 +64,8 @@ class TrainConfig:
             with a larger rate. Starting from a trained cross-encoder (``init_model`` with a sequence-classification
             head), its head is kept and learns at ``lr`` unless ``head_lr_on_trained_head``.
         temperature: teacher temperature of the ``listwise-kl`` loss.
+        label_weight: ``listwise-kl`` only: add ``label_weight`` x the listwise cross-entropy of the labelled
+            positive (distil the teacher's order of the negatives, keep the label on top); 0: pure distillation.
         dataloader_workers: DataLoader worker processes building batches (0: in the training process).
         freeze_embeddings: keep the word embeddings (half of MiniLM's parameters) fixed.
         lr, weight_decay, warmup_ratio, warmup_steps, epochs, max_steps, batch_size, grad_accum, max_grad_norm:
@@ -116,6 +118,7 @@ class TrainConfig:
     head_lr_on_trained_head: bool = False
     freeze_embeddings: bool = False
     temperature: float = 1.0
+    label_weight: float = 0.0
     dataloader_workers: int = 0
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
@@ -201,6 +204,10 @@ class TrainConfig:
             raise bad(f"teacher.{need}", f"required for a {kind} teacher")
         if not self.temperature > 0:
             raise bad("temperature", f"must be > 0, got {self.temperature}")
+        if not self.label_weight >= 0:
+            raise bad("label_weight", f"must be >= 0, got {self.label_weight}")
+        if self.label_weight and self.loss != "listwise-kl":
+            raise bad("label_weight", f"adds a label term to listwise-kl only (loss is {self.loss})")
         if self.dataloader_workers < 0:
             raise bad("dataloader_workers", f"must be >= 0, got {self.dataloader_workers}")
         if kind == "ensemble":

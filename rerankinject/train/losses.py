@@ -9,6 +9,9 @@
 * :func:`listwise_ce_loss` - localized contrastive estimation (Gao et al., 2021): softmax cross-entropy of the
   positive against its ``n`` negatives;
 * :func:`listwise_kl_loss` - listwise distillation: ``KL(softmax(teacher / T) || softmax(student))`` per group;
+  with ``label_weight`` w > 0, :class:`GroupLoss` adds ``w *`` :func:`listwise_ce_loss` (the labelled positive), so a
+  teacher that does not know the labels (e.g. BM25 + the bi-encoder) shapes the order of the negatives while the
+  label keeps the positive on top;
 * :class:`GroupLoss` - one of the above over a batch of groups (scores of shape ``(B, G)``: the positive first,
   then the negatives), validated at construction like sentence-transformers' losses.
 """
@@ -138,6 +141,8 @@ class GroupLoss:
         group_size: documents per group (1 positive + negatives), >= 2.
         has_teacher: whether batches carry teacher scores.
         temperature: teacher temperature of ``listwise-kl``.
+        label_weight: ``listwise-kl`` only: weight of the added listwise cross-entropy on the labelled positive
+            (0: pure distillation).
         bm25added: options of :func:`bm25added_labels` (weights; ``source`` is the caller's business).
 
     Raises:
@@ -145,7 +150,7 @@ class GroupLoss:
     """
 
     def __init__(self, name: str, group_size: int, has_teacher: bool, temperature: float = 1.0,
-                 bm25added: dict | None = None):
+                 bm25added: dict | None = None, label_weight: float = 0.0):
         if name not in LOSSES:
             raise ValueError(f"unknown loss {name!r} (expected one of {', '.join(LOSSES)})")
         if group_size < 2:
@@ -154,6 +159,11 @@ class GroupLoss:
             raise ValueError(f"loss {name} distils a teacher, but the training examples carry no teacher scores")
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
+        if not label_weight >= 0:
+            raise ValueError(f"label_weight must be >= 0, got {label_weight}")
+        if label_weight and name != "listwise-kl":
+            raise ValueError(f"label_weight adds a label term to listwise-kl only, not to {name}")
+        self.label_weight = float(label_weight)
         self.name, self.group_size, self.has_teacher, self.temperature = name, group_size, has_teacher, temperature
         self.bm25added = dict(bm25added or {})
         if name == "bm25added":
@@ -182,7 +192,8 @@ class GroupLoss:
         if teacher is None and n in TEACHER_LOSSES:
             raise ValueError(f"loss {n} needs teacher scores")
         if n == "listwise-kl":
-            return listwise_kl_loss(scores, teacher, self.temperature)
+            loss = listwise_kl_loss(scores, teacher, self.temperature)
+            return loss + self.label_weight * listwise_ce_loss(scores) if self.label_weight else loss
         if n == "mse":
             return pointwise_mse_loss(scores.reshape(-1), teacher.reshape(-1))
         s_pos = scores[:, :1].expand(-1, scores.shape[1] - 1).reshape(-1)

@@ -306,7 +306,7 @@ def train_model(cfg: TrainConfig, ce: Any, dataset: GroupDataset | StreamedGroup
     resume = last_checkpoint(out) if cfg.resume else None
     resumed_step = int(Path(resume).name.split("-")[-1]) if resume else 0
     group_loss = GroupLoss(cfg.loss, dataset.group_size, has_teacher=dataset.has_teacher,
-                           temperature=cfg.temperature,
+                           temperature=cfg.temperature, label_weight=cfg.label_weight,
                            bm25added={k: v for k, v in cfg.bm25added.items() if k != "source"})
     callback = ValidationCallback(cfg, ce, out, first_stage_score, dataset.group_size, resumed_step)
     trainer = InjectionTrainer(ce=ce, cfg=cfg, group_loss=group_loss, val_set=val_set, args=args,
