@@ -54,6 +54,8 @@ MSMARCO_ROWS = [
     ("BM25CAT", "msmarco-bm25cat.trec.gz", "same training, BM25 of the local index injected as text"),
     ("DPRCAT", "msmarco-dprcat.trec.gz", "CAT upgraded: +250 steps with our MiniLM cosine injected (exact)"),
     ("BM25DPRCAT", "msmarco-bm25dprcat.trec.gz", "CAT upgraded: +250 steps with BM25 and MiniLM injected"),
+    ("BM25DPRCAT (gentle upgrade)", "msmarco-bm25dprcat-gentle.trec.gz", "CAT upgraded: +200 steps with BM25 and "
+                                                                         "MiniLM injected, lr 1e-5, no new warm-up"),
     ("bm25added", "msmarco-bm25added.trec.gz", "CAT + 250 steps of Margin-MSE on (3 x teacher + 10 x BM25/50) / 4, "
                                                "CAT input"),
     ("CAT + 250 steps (control)", "msmarco-cat-more.trec.gz", "CAT trained 250 more steps as CAT: the upgrades' "
