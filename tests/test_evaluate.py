@@ -68,6 +68,23 @@ def test_cli_errors(tmp_path, capsys):
         evaluate.main(["--qrels", "dl19", "--measures", "nDCG@7", str(bad)])
 
 
+def test_cli_queries_of_a_shard(tmp_path, capsys):
+    """--queries-of RUN: only RUN's queries are judged (a shard), instead of scoring the missing ones 0."""
+    qrels = tmp_path / "qrels.trec"
+    qrels.write_text("1 0 a 1\n2 0 b 1\n")
+    shard = tmp_path / "shard.trec"
+    shard.write_text("1 Q0 a 1 2.0 t\n")
+    assert evaluate.main(["--qrels", str(qrels), "--measures", "nDCG@10", str(shard)]) == 0
+    assert "0.5000" in capsys.readouterr().out  # query 2 counts 0
+    assert evaluate.main(["--qrels", str(qrels), "--measures", "nDCG@10", "--queries-of", str(shard), str(shard)]) == 0
+    out = capsys.readouterr().out
+    assert "1.0000" in out and "(1 judged queries, only those of" in out
+    other = tmp_path / "other.trec"
+    other.write_text("9 Q0 a 1 2.0 t\n")
+    assert evaluate.main(["--qrels", str(qrels), "--queries-of", str(other), str(shard)]) == 1
+    assert f"{other}: none of its queries is judged" in capsys.readouterr().err
+
+
 def test_ties_are_evaluated_in_file_order(tmp_path):
     """Tied scores rank by doc id ascending, as write_run writes them (trec_eval alone would put 'b' first)."""
     from rerankinject.io.runs import RunRecord, write_run

@@ -1,7 +1,9 @@
 """``python -m rerankinject.evaluate``: trec_eval measures and paired significance tests for TREC runs.
 
 ``python -m rerankinject.evaluate --qrels dl19 runs/a.trec runs/b.trec --baseline runs/a.trec`` prints one table
-(see :mod:`rerankinject.evaluate.measures` for the measures, relevance levels and tests).
+(see :mod:`rerankinject.evaluate.measures` for the measures, relevance levels and tests). ``--queries-of RUN``
+judges only the queries RUN has (runs over a shard of the topics, e.g. ``rerank --shard 1/6``); by default every
+judged query counts and one a run lacks scores 0 (trec_eval -c).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"comma-separated measures (default: {','.join(MEASURE_NAMES)})")
     parser.add_argument("--baseline", help="run file to test the others against (paired t-test, Bonferroni)")
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    parser.add_argument("--queries-of", metavar="RUN",
+                        help="judge only the queries of this run file (a shard), not every judged query")
     parser.add_argument("--per-query", metavar="FILE", help="write per-query values (TSV: run measure qid value)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument("--data-root", help="data root for named qrels")
@@ -72,6 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         qrels = resolve_qrels(args.qrels, args.data_root, args.qrels_format)
         rel_level = args.rel_level if args.rel_level is not None else rel_level_for(args.qrels)
+        if args.queries_of:
+            shard = set(read_run(args.queries_of))
+            qrels = {q: d for q, d in qrels.items() if q in shard}
+            if not qrels:
+                raise DataError(f"{args.queries_of}: none of its queries is judged in {args.qrels}")
         taken: set[str] = set()
         named = {p: _run_name(p, taken) for p in paths}
         runs = {}
@@ -86,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DataError as e:
         sys.stderr.write(f"error: {e}\n")
         return 1
-    sys.stdout.write(f"qrels: {args.qrels} ({len(qrels)} judged queries), binary relevance at grade >= {rel_level}\n")
+    only = f", only those of {args.queries_of}" if args.queries_of else ""
+    sys.stdout.write(f"qrels: {args.qrels} ({len(qrels)} judged queries{only}), binary relevance at grade >= {rel_level}\n")
     sys.stdout.write(format_table(results, names, args.alpha, baseline, args.markdown))
     if args.per_query:
         with atomic_write(args.per_query) as fh:
