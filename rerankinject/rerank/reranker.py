@@ -490,8 +490,10 @@ class ScoreInjectReranker:
             doc = corpus.get(r.doc_id)
             if doc is None:
                 raise DataError(f"run doc id {r.doc_id!r} (query {qid!r}) is not in the corpus")
-            doc = doc if isinstance(doc, Document) else str(doc)
-            text = document_text(doc) if isinstance(doc, Document) else doc
+            if isinstance(doc, Document):
+                text = document_text(doc)
+            else:
+                doc = text = str(doc)
             scores = {s: by_source[s][qid][r.doc_id] for s in by_source if r.doc_id in by_source[s].get(qid, {})}
             cands.append(Candidate(r.doc_id, text, scores))
             docs.append(doc)
