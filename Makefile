@@ -19,7 +19,7 @@ $(STAMP): setup.cfg pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-test: install
+test: install lint
 	$(PY) -m pytest -q
 
 test-slow: install

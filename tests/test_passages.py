@@ -186,3 +186,96 @@ def test_cli_bad_passage_flags(files, extra, msg, capsys):
     assert e.value.code == 2
     assert msg in capsys.readouterr().err
     assert not (tmp / "x.trec").exists()
+
+
+# --- training ---------------------------------------------------------------------------------------------------
+def _groups(rr: ScoreInjectReranker, spec: PassageSpec | None, seed: int = 0, qids=("q1",)):
+    """GroupDatasets of one group per query (the four documents), rendered as the re-ranker renders them."""
+    from rerankinject.train.examples import Example, GroupDataset, TokenCache
+
+    ce = rr.model
+    docs = list(DOCS)
+    rendered = ce.recipe.render_query({"bm25": BM25}, docs)
+    examples = [Example(q, docs, [dict(r) for r in rendered], teacher=[1.0, 0.5, 0.0, 0.2]) for q in qids]
+    queries = {q: QUERY for q in qids}
+    return GroupDataset(examples, queries, DOCS, ce.builder, TokenCache(ce.tokenizer, 512), spec, seed), rendered
+
+
+@pytest.mark.parametrize("mode", ["firstp", "maxp", "sump"])
+def test_training_shows_each_document_as_one_of_its_passages(rr, mode):
+    """Training inputs are built exactly as re-ranking builds a passage: the passage text, the DOCUMENT's score."""
+    spec = PassageSpec(mode, 12, 6)
+    ds, rendered = _groups(rr, spec, qids=[f"q{i}" for i in range(8)])
+    tok, build = rr.model.tokenizer, rr.model.builder.build
+    q = tok(QUERY, add_special_tokens=False)["input_ids"]
+    chosen = set()
+    for i in range(len(ds)):
+        for d, rd, got in zip(DOCS, rendered, ds[i]["inputs"], strict=True):
+            parts = document_passages(DOCS[d], spec) or [""]
+            options = [build(q, tok(p, add_special_tokens=False)["input_ids"], rd) for p in parts]
+            assert got in options, d
+            if d == "long":
+                chosen.add(options.index(got))
+            if mode == "firstp":
+                assert got == options[0]
+        assert ds[i]["teacher"] == [1.0, 0.5, 0.0, 0.2]
+    assert chosen == {0} if mode == "firstp" else len(chosen) > 1  # maxp/sump: passages drawn per (query, doc)
+    again, _ = _groups(rr, spec, qids=[f"q{i}" for i in range(8)])
+    assert [again[i]["inputs"] for i in range(len(again))] == [ds[i]["inputs"] for i in range(len(ds))]
+    whole, _ = _groups(rr, None)
+    assert whole[0]["inputs"][1] == ds[0]["inputs"][1]  # a short document is its own single passage
+
+
+def test_validation_scores_passages_as_rerank_does(rr):
+    """The training validation (RerankSet) with passages gives exactly the re-ranker's --passages run."""
+    from rerankinject.train.data import ScoreTable
+    from rerankinject.train.validation import RerankSet
+
+    table = ScoreTable({"bm25": {"q1": dict(BM25)}})
+    spec = PassageSpec("maxp", 12, 6)
+    rs = RerankSet(rr.model, ["q1"], {"q1": QUERY}, table, "bm25", 10, DOCS, {"q1": {"long": 1}}, 1, spec)
+    got = {r.doc_id: r.score for r in rs.rerank(rr.model)["q1"]}
+    assert got == pytest.approx(_rerank(rr.set_passages("maxp", 12, 6)), abs=1e-6)
+    plain = RerankSet(rr.model, ["q1"], {"q1": QUERY}, table, "bm25", 10, DOCS, {"q1": {"long": 1}}, 1)
+    assert {r.doc_id: r.score for r in plain.rerank(rr.model)["q1"]} != pytest.approx(got, abs=1e-6)
+
+
+@pytest.mark.parametrize("kw,msg", [({"passages": "avgp"}, "passages: 'avgp'"),
+                                    ({"passages": "maxp", "passage_length": 0}, "passage_length: passage length"),
+                                    ({"passages": "maxp", "passage_length": 4, "passage_stride": 5},
+                                     "passage_stride: passage stride 5 > length 4"),
+                                    ({"passages": "firstp", "train_file": "x.tsv", "collection": "c", "queries": "q"},
+                                     "passages: splits the documents")])
+def test_training_passage_settings_are_checked(kw, msg):
+    from rerankinject.errors import DataError
+    from rerankinject.train.config import TrainConfig
+
+    with pytest.raises(DataError, match=msg):
+        TrainConfig(dataset="dl20", sources={"bm25": "bm25"}, **kw).validate()
+    assert TrainConfig(dataset="dl20", sources={"bm25": "bm25"}, passages="sump").validate().passage_spec() == \
+        PassageSpec("sump", 150, 75)
+
+
+def test_train_with_passages_end_to_end(tiny_base, tmp_path):
+    """A config with passages trains on passage inputs (build_dataset) and validates with passages."""
+    from rerankinject.scoring.model import CrossEncoderModel
+    from rerankinject.train.config import TrainConfig
+    from rerankinject.train.data import Pair, ScoreTable
+    from rerankinject.train.pipeline import build_dataset
+    from rerankinject.train.trainer import train_model
+    from rerankinject.train.validation import RerankSet
+
+    cfg = TrainConfig(dataset="x", sources={"bm25": "x"}, variant="BM25CAT", loss="bce", lr=1e-3, warmup_steps=0,
+                      max_steps=2, batch_size=2, eval_steps=1, log_steps=1, passages="maxp", passage_length=12,
+                      passage_stride=6, output_dir=str(tmp_path / "out")).validate()
+    ce = CrossEncoderModel(with_recipe(tiny_base, tmp_path / "m", recipe_for_variant("BM25CAT")), device="cpu")
+    table = ScoreTable({"bm25": {"q1": dict(BM25), "q2": dict(BM25)}})
+    queries = {"q1": QUERY, "q2": "banana bread recipe"}
+    pairs = [Pair("q1", "long", "short", {"bm25": 12.5}, {"bm25": 3.0}),
+             Pair("q2", "titled", "long", {"bm25": 7.25}, {"bm25": 12.5})]
+    ds = build_dataset(cfg, ce, pairs, queries, DOCS, table, "bm25")
+    assert all("\t" in k for keys in ds.doc_keys for k in keys)
+    val = RerankSet(ce, ["q1"], queries, table, "bm25", 4, DOCS, {"q1": {"long": 1}}, 1, cfg.passage_spec())
+    curve = train_model(cfg, ce, ds, val)
+    assert [e["step"] for e in curve["evaluations"]] == [0, 1, 2]
+    assert (tmp_path / "out" / "best" / "config.json").is_file()

@@ -96,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: {e}\n")
         return 1
     only = f", only those of {args.queries_of}" if args.queries_of else ""
-    sys.stdout.write(f"qrels: {args.qrels} ({len(qrels)} judged queries{only}), binary relevance at grade >= {rel_level}\n")
+    sys.stdout.write(f"qrels: {args.qrels} ({len(qrels)} judged queries{only}), "
+                     f"binary relevance at grade >= {rel_level}\n")
     sys.stdout.write(format_table(results, names, args.alpha, baseline, args.markdown))
     if args.per_query:
         with atomic_write(args.per_query) as fh:

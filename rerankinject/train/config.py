@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import DataError
 from ..injection.normalize import PER_QUERY_KINDS, Normalizer
 from ..injection.recipe import VARIANTS
+from ..rerank.passages import PASSAGE_MODES, PassageSpec
 from ..rerank.reranker import MISSING_POLICIES as RERANK_MISSING_POLICIES
 from .losses import LISTWISE_LOSSES, LOSSES, TEACHER_LOSSES
 
@@ -66,6 +67,13 @@ class TrainConfig:
         temperature: teacher temperature of the ``listwise-kl`` loss.
         label_weight: ``listwise-kl`` only: add ``label_weight`` x the listwise cross-entropy of the labelled
             positive (distil the teacher's order of the negatives, keep the label on top); 0: pure distillation.
+        passages, passage_length, passage_stride: long documents (see :mod:`rerankinject.rerank.passages`):
+            ``firstp``, ``maxp`` or ``sump`` splits every document into passages of ``passage_length`` WORDS
+            starting every ``passage_stride`` words (title before each), for training AND validation. Training
+            shows each document as ONE passage carrying the document's injected score(s), teacher score and label:
+            the first (``firstp``), or one drawn per (query, document) with ``seed`` (``maxp``/``sump``, the
+            document's label on every passage, as Dai & Callan 2019); validation and the test re-ranking score
+            documents by their first / best / summed passage, exactly as ``rerank --passages``. None: truncation.
         dataloader_workers: DataLoader worker processes building batches (0: in the training process).
         freeze_embeddings: keep the word embeddings (half of MiniLM's parameters) fixed.
         lr, weight_decay, warmup_ratio, warmup_steps, epochs, max_steps, batch_size, grad_accum, max_grad_norm:
@@ -119,6 +127,9 @@ class TrainConfig:
     freeze_embeddings: bool = False
     temperature: float = 1.0
     label_weight: float = 0.0
+    passages: str | None = None
+    passage_length: int = 150
+    passage_stride: int = 75
     dataloader_workers: int = 0
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
@@ -208,6 +219,17 @@ class TrainConfig:
             raise bad("label_weight", f"must be >= 0, got {self.label_weight}")
         if self.label_weight and self.loss != "listwise-kl":
             raise bad("label_weight", f"adds a label term to listwise-kl only (loss is {self.loss})")
+        if self.passages is not None:
+            if self.train_file:
+                raise bad("passages", "splits the documents of a dataset's sampled groups; a train_file's "
+                                      "passages are used as they are")
+            if self.passages not in PASSAGE_MODES:
+                raise bad("passages", f"{self.passages!r} (expected one of {', '.join(PASSAGE_MODES)})")
+            try:
+                self.passage_spec()
+            except ValueError as e:
+                raise bad("passage_length" if str(e).startswith("passage length") else "passage_stride",
+                          str(e)) from None
         if self.dataloader_workers < 0:
             raise bad("dataloader_workers", f"must be >= 0, got {self.dataloader_workers}")
         if kind == "ensemble":
@@ -261,6 +283,12 @@ class TrainConfig:
         if self.test_dataset and not self.test_sources:
             raise bad("test_sources", "required with test_dataset (the runs to re-rank, one per source)")
         return self
+
+    def passage_spec(self) -> PassageSpec | None:
+        """The passage splitting of training and validation (None: documents are truncated)."""
+        if self.passages is None:
+            return None
+        return PassageSpec(self.passages, self.passage_length, self.passage_stride)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (written as ``training_args.json``)."""

@@ -8,7 +8,8 @@
 * :class:`TokenCache` - every query and passage text tokenised ONCE, in batches, by the fast tokenizer (truncated to
   the recipe's ``max_length``: nothing longer can reach the model), stored as int32 arrays;
 * :class:`GroupDataset` - a map-style dataset of groups with an approximate input length per group (for
-  length-bucketed batches);
+  length-bucketed batches); with a :class:`~rerankinject.rerank.passages.PassageSpec`, each document is shown as
+  one of its passages (carrying the document's injected score, teacher score and label);
 * :class:`InjectionCollator` - the data collator: builds each input with the checkpoint's
   :class:`~rerankinject.injection.InputBuilder` (the injection text exactly as at inference) and pads a batch.
 """
@@ -16,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +27,7 @@ import numpy as np
 from ..injection.inputs import InputBuilder
 from ..injection.recipe import InjectionRecipe
 from ..io.formats import Document, document_text
+from ..rerank.passages import PassageSpec, document_passages
 from ..scoring.batching import pad_batch
 from .data import Pair, ScoreTable
 
@@ -141,23 +144,57 @@ class GroupDataset:
         queries: query texts by id; corpus: documents by id.
         builder: the checkpoint's input builder (its recipe caps the query and the total length).
         cache: a :class:`TokenCache` (filled here with what the examples need).
+        passages: long documents: each document of a group is shown as ONE passage (split as at inference,
+            :func:`~rerankinject.rerank.passages.document_passages`): the first for ``firstp``; for ``maxp`` and
+            ``sump`` one drawn per (query, document) from ``seed`` (deterministic, so resuming sees the same
+            inputs). The passage keeps the document's rendered score(s), teacher score and label. A document
+            without text is one empty passage, as in re-ranking. None: the whole document (truncated).
+        seed: the seed of the passage draw.
     """
 
     def __init__(self, examples: Sequence[Example], queries: Mapping[str, str], corpus: Mapping[str, Document],
-                 builder: InputBuilder, cache: TokenCache):
+                 builder: InputBuilder, cache: TokenCache, passages: PassageSpec | None = None, seed: int = 0):
         self.examples = list(examples)
         self.builder, self.cache = builder, cache
         cache.add("q", {e.qid: queries[e.qid] for e in self.examples})
-        cache.add("d", {d: document_text(corpus[d]) for e in self.examples for d in e.docs})
+        if passages is None:
+            self.doc_keys = [list(e.docs) for e in self.examples]
+            cache.add("d", {d: document_text(corpus[d]) for e in self.examples for d in e.docs})
+        else:
+            self.doc_keys = self._passage_keys(corpus, passages, seed)
         r = builder.recipe
         fixed = builder.n_special + 4 * len(r.sources)
         q_cap = r.query_max_tokens if r.query_max_tokens is not None else r.max_length  # None: no query cap
         self.lengths = [min(r.max_length, fixed + min(len(cache["q", e.qid]), q_cap)
-                            + max(len(cache["d", d]) for d in e.docs)) for e in self.examples]
+                            + max(len(cache["d", d]) for d in keys)) for e, keys in zip(self.examples,
+                                                                                        self.doc_keys, strict=True)]
         self.group_size = len(self.examples[0].docs) if self.examples else 0
         self.has_teacher = bool(self.examples) and all(e.teacher is not None for e in self.examples)
         if any(len(e.docs) != self.group_size for e in self.examples):
             raise ValueError("all training groups must have the same size")
+
+    def _passage_keys(self, corpus: Mapping[str, Document], spec: PassageSpec, seed: int) -> list[list[str]]:
+        """The cache key of the passage shown for each document of each group (texts tokenised here, once)."""
+        parts: dict[str, list[str]] = {}
+        texts: dict[str, str] = {}
+        out = []
+        for e in self.examples:
+            keys = []
+            for d in e.docs:
+                if d not in parts:
+                    parts[d] = document_passages(corpus[d], spec) or [""]
+                n = len(parts[d])
+                k = 0 if spec.mode == "firstp" or n == 1 else random.Random(f"{seed}|{e.qid}|{d}").randrange(n)
+                key = f"{d}\t{k}"  # a tab never occurs in a collection's doc ids
+                texts[key] = parts[d][k]
+                keys.append(key)
+            out.append(keys)
+        self.cache.add("d", texts)
+        n_docs = len(parts)
+        logger.info("passages (%s, %d words, stride %d): %d documents, %.2f passages each, %d distinct passages "
+                    "shown", spec.mode, spec.length, spec.stride, n_docs,
+                    sum(map(len, parts.values())) / max(n_docs, 1), len(texts))
+        return out
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -165,8 +202,8 @@ class GroupDataset:
     def __getitem__(self, i: int) -> dict[str, Any]:
         e = self.examples[i]
         q = self.cache["q", e.qid].tolist()
-        inputs = [self.builder.build(q, self.cache["d", d].tolist(), rd) for d, rd in zip(e.docs, e.rendered,
-                                                                                        strict=True)]
+        inputs = [self.builder.build(q, self.cache["d", k].tolist(), rd)
+                  for k, rd in zip(self.doc_keys[i], e.rendered, strict=True)]
         return {"inputs": inputs, "teacher": e.teacher, "bm25": e.bm25}
 
 

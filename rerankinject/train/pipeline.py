@@ -160,7 +160,8 @@ def build_dataset(cfg: TrainConfig, ce: Any, pairs: list[Pair], queries: dict[st
     if not examples:
         raise DataError(f"no training group of {group_size} documents (1 positive + {group_size - 1} negatives) "
                         f"could be formed; lower negatives_per_positive or raise neg_depth")
-    return GroupDataset(examples, queries, corpus, ce.builder, TokenCache(ce.tokenizer, cfg.max_length))
+    return GroupDataset(examples, queries, corpus, ce.builder, TokenCache(ce.tokenizer, cfg.max_length),
+                        cfg.passage_spec(), cfg.seed)
 
 
 def train_from_config(cfg: TrainConfig) -> dict[str, Any]:
@@ -199,7 +200,7 @@ def train_from_config(cfg: TrainConfig) -> dict[str, Any]:
                             f"(prepare it from a teacher file: --teacher)")
         return train_model(cfg, ce, dataset, val_set, baseline, new_head=new_head)
     val_set = RerankSet(ce, prep.val_qids, prep.queries, prep.table, prep.candidates, cfg.val_depth, prep.corpus,
-                        prep.qrels, prep.rel_level)
+                        prep.qrels, prep.rel_level, cfg.passage_spec())
     baseline = _first_stage_score(prep.table, prep.candidates, prep.val_qids, val_set, prep.rel_level)
     dataset = build_dataset(cfg, ce, prep.pairs, prep.queries, prep.corpus, prep.table, prep.candidates)
     return train_model(cfg, ce, dataset, val_set, baseline, new_head=new_head)
@@ -285,7 +286,7 @@ def _rerank_with_best(cfg: TrainConfig, dataset: str, ds: Dataset, queries: dict
     ce = CrossEncoderModel(model_dir, device=cfg.device, threads=cfg.threads)
     cand = cfg.candidates if cfg.candidates in sources else next(iter(sources))
     qids = [q for q in (queries if qids is None else qids) if q in table.runs[cand]]
-    rs = RerankSet(ce, qids, queries, table, cand, cfg.test_depth, corpus, qrels, ds.rel_level)
+    rs = RerankSet(ce, qids, queries, table, cand, cfg.test_depth, corpus, qrels, ds.rel_level, cfg.passage_spec())
     run = rs.rerank(ce, cfg.eval_batch_size, progress=True)  # below test_depth: the first-stage order, underneath
     out = Path(cfg.output_dir)
     write_run(run, out / f"{name}.{dataset}.trec", tag=f"rerankinject-{ce.recipe.variant}")

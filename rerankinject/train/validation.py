@@ -16,6 +16,7 @@ from ..errors import DataError
 from ..evaluate.measures import evaluate_run
 from ..io.formats import Document
 from ..io.runs import Run, RunRecord
+from ..rerank.passages import PassageSpec
 from ..rerank.reranker import ScoreInjectReranker
 from .data import MissingScore, ScoreTable
 
@@ -36,11 +37,14 @@ class RerankSet:
         depth: how many of its top documents are re-ranked.
         corpus: documents by id.
         qrels: judgments for evaluation; rel_level: binary relevance level.
+        passages: long documents scored as passages (aggregated per document), as ``rerank --passages``; None:
+            documents are truncated.
     """
 
     def __init__(self, ce: Any, qids: Sequence[str], queries: Mapping[str, str], table: ScoreTable,
                  candidates: str, depth: int, corpus: Mapping[str, Document],
-                 qrels: Mapping[str, Mapping[str, int]], rel_level: int = 1):
+                 qrels: Mapping[str, Mapping[str, int]], rel_level: int = 1, passages: PassageSpec | None = None):
+        self.passages = passages
         self.qrels = {q: dict(qrels[q]) for q in qids if q in qrels}
         self.rel_level = rel_level
         self.depth = depth
@@ -71,6 +75,8 @@ class RerankSet:
             model.eval()
         try:
             reranker = ScoreInjectReranker(model=ce, batch_size=batch_size, progress=progress)
+            if self.passages is not None:
+                reranker.set_passages(self.passages.mode, self.passages.length, self.passages.stride)
             return reranker.rerank_run(self.run, self.queries, self.corpus, self.sources, depth=self.depth)
         finally:
             if was_training:
