@@ -10,7 +10,7 @@ import pytest
 
 from rerankinject import merge
 from rerankinject.injection.recipe import recipe_for_variant
-from rerankinject.io.formats import Document
+from rerankinject.io.formats import Document, read_collection
 from rerankinject.io.runs import RunRecord, read_run
 from rerankinject.rerank.__main__ import _job_config, build_parser, main, parse_sources
 from rerankinject.rerank.passages import PassageSpec, aggregate, document_passages, split_passages
@@ -201,26 +201,42 @@ def _groups(rr: ScoreInjectReranker, spec: PassageSpec | None, seed: int = 0, qi
     return GroupDataset(examples, queries, DOCS, ce.builder, TokenCache(ce.tokenizer, 512), spec, seed), rendered
 
 
+def _rerank_passage_inputs(rr: ScoreInjectReranker, spec: PassageSpec) -> dict[str, list]:
+    """The re-ranker's own inputs of every passage of every document (``rerank --passages``), by document."""
+    from rerankinject.rerank.reranker import Candidate
+
+    rr.set_passages(spec.mode, spec.length, spec.stride)
+    cands = [Candidate(d, "", {"bm25": BM25[d]}) for d in DOCS]
+    inputs, counts = rr._passage_inputs(QUERY, cands, list(DOCS.values()), "q1")
+    out, at = {}, 0
+    for d, n in zip(DOCS, counts, strict=True):
+        out[d], at = inputs[at:at + n], at + n
+    return out
+
+
 @pytest.mark.parametrize("mode", ["firstp", "maxp", "sump"])
 def test_training_shows_each_document_as_one_of_its_passages(rr, mode):
-    """Training inputs are built exactly as re-ranking builds a passage: the passage text, the DOCUMENT's score."""
+    """Training inputs are inputs the re-ranker builds for a passage of the document (its text, the DOCUMENT's
+    score); firstp shows the first; maxp/sump draw per (query, document) from the seed, deterministically."""
     spec = PassageSpec(mode, 12, 6)
-    ds, rendered = _groups(rr, spec, qids=[f"q{i}" for i in range(8)])
-    tok, build = rr.model.tokenizer, rr.model.builder.build
-    q = tok(QUERY, add_special_tokens=False)["input_ids"]
+    qids = [f"q{i}" for i in range(8)]
+    ds, _ = _groups(rr, spec, qids=qids)
+    at_rerank = _rerank_passage_inputs(rr, spec)
     chosen = set()
     for i in range(len(ds)):
-        for d, rd, got in zip(DOCS, rendered, ds[i]["inputs"], strict=True):
-            parts = document_passages(DOCS[d], spec) or [""]
-            options = [build(q, tok(p, add_special_tokens=False)["input_ids"], rd) for p in parts]
-            assert got in options, d
+        for d, got in zip(DOCS, ds[i]["inputs"], strict=True):
+            options = [tuple(map(list, x)) for x in at_rerank[d]]
+            assert tuple(map(list, got)) in options, d
             if d == "long":
-                chosen.add(options.index(got))
-            if mode == "firstp":
-                assert got == options[0]
+                chosen.add(options.index(tuple(map(list, got))))
         assert ds[i]["teacher"] == [1.0, 0.5, 0.0, 0.2]
-    assert chosen == {0} if mode == "firstp" else len(chosen) > 1  # maxp/sump: passages drawn per (query, doc)
-    again, _ = _groups(rr, spec, qids=[f"q{i}" for i in range(8)])
+    if mode == "firstp":
+        assert chosen == {0} and len(at_rerank["long"]) == 1
+    else:
+        assert len(chosen) > 1 and len(at_rerank["long"]) == 13  # drawn per (query, doc) among 13 passages
+        other, _ = _groups(rr, spec, seed=1, qids=qids)
+        assert [other[i]["inputs"] for i in range(len(other))] != [ds[i]["inputs"] for i in range(len(ds))]
+    again, _ = _groups(rr, spec, qids=qids)
     assert [again[i]["inputs"] for i in range(len(again))] == [ds[i]["inputs"] for i in range(len(ds))]
     whole, _ = _groups(rr, None)
     assert whole[0]["inputs"][1] == ds[0]["inputs"][1]  # a short document is its own single passage
@@ -254,28 +270,52 @@ def test_training_passage_settings_are_checked(kw, msg):
         TrainConfig(dataset="dl20", sources={"bm25": "bm25"}, **kw).validate()
     assert TrainConfig(dataset="dl20", sources={"bm25": "bm25"}, passages="sump").validate().passage_spec() == \
         PassageSpec("sump", 150, 75)
+    with pytest.raises(DataError, match="passage_length: set without passages"):
+        TrainConfig(dataset="dl20", sources={"bm25": "bm25"}, passage_length=100).validate()
+    off = TrainConfig(dataset="dl20", sources={"bm25": "bm25"}, passages="none", passage_length=100).validate()
+    assert off.passages is None and off.passage_spec() is None  # `--passages none` switches a config's off
 
 
-def test_train_with_passages_end_to_end(tiny_base, tmp_path):
-    """A config with passages trains on passage inputs (build_dataset) and validates with passages."""
-    from rerankinject.scoring.model import CrossEncoderModel
+def test_train_from_config_with_passages_end_to_end(tiny_base, tmp_path):
+    """A config with passages trains on passage inputs, validates with them, and its test run equals the
+    re-ranker's ``--passages`` run of the best model (the pipeline passes the passage settings everywhere)."""
     from rerankinject.train.config import TrainConfig
-    from rerankinject.train.data import Pair, ScoreTable
-    from rerankinject.train.pipeline import build_dataset
-    from rerankinject.train.trainer import train_model
-    from rerankinject.train.validation import RerankSet
+    from rerankinject.train.pipeline import evaluate_test, train_from_config
 
-    cfg = TrainConfig(dataset="x", sources={"bm25": "x"}, variant="BM25CAT", loss="bce", lr=1e-3, warmup_steps=0,
-                      max_steps=2, batch_size=2, eval_steps=1, log_steps=1, passages="maxp", passage_length=12,
-                      passage_stride=6, output_dir=str(tmp_path / "out")).validate()
-    ce = CrossEncoderModel(with_recipe(tiny_base, tmp_path / "m", recipe_for_variant("BM25CAT")), device="cpu")
-    table = ScoreTable({"bm25": {"q1": dict(BM25), "q2": dict(BM25)}})
-    queries = {"q1": QUERY, "q2": "banana bread recipe"}
-    pairs = [Pair("q1", "long", "short", {"bm25": 12.5}, {"bm25": 3.0}),
-             Pair("q2", "titled", "long", {"bm25": 7.25}, {"bm25": 12.5})]
-    ds = build_dataset(cfg, ce, pairs, queries, DOCS, table, "bm25")
-    assert all("\t" in k for keys in ds.doc_keys for k in keys)
-    val = RerankSet(ce, ["q1"], queries, table, "bm25", 4, DOCS, {"q1": {"long": 1}}, 1, cfg.passage_spec())
-    curve = train_model(cfg, ce, ds, val)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    qids = ["q1", "q2", "q3", "q4"]
+    (folder / "queries.tsv").write_text("".join(f"{q}\t{QUERY} {i}\n" for i, q in enumerate(qids)))
+    (folder / "collection.tsv").write_text("".join(f"{d}\t{doc.title} {doc.text}".strip() + "\n"
+                                                   for d, doc in DOCS.items() if doc.text))
+    docs = [d for d in DOCS if DOCS[d].text]
+    (folder / "qrels.txt").write_text("".join(f"{q} 0 {docs[i % 3]} 1\n" for i, q in enumerate(qids)))
+    (folder / "run.bm25.trec").write_text("".join(f"{q} Q0 {d} {r} {BM25[d] + i} bm25\n" for i, q in
+                                                  enumerate(qids) for r, d in enumerate(docs, 1)))
+    (folder / "dataset.json").write_text(json.dumps({"topics": "queries.tsv", "qrels": "qrels.txt",
+                                                     "corpus": "collection.tsv", "rel_level": 1,
+                                                     "runs": {"bm25": "run.bm25.trec"}}))
+    base = with_recipe(tiny_base, tmp_path / "init", None)
+    cfg = TrainConfig(dataset=str(folder), sources={"bm25": "bm25"}, variant="BM25CAT", init_model=str(base),
+                      loss="bce", lr=1e-3, warmup_steps=0, max_steps=2, batch_size=2, eval_steps=1, log_steps=1,
+                      negatives_per_positive=1, neg_depth=3, val_queries=1, val_depth=3, device="cpu",
+                      threads=1, passages="maxp", passage_length=12, passage_stride=6, test_dataset=str(folder),
+                      test_sources={"bm25": "bm25"}, test_depth=3, output_dir=str(tmp_path / "out")).validate()
+    curve = train_from_config(cfg)
     assert [e["step"] for e in curve["evaluations"]] == [0, 1, 2]
-    assert (tmp_path / "out" / "best" / "config.json").is_file()
+    evaluate_test(cfg)
+    test_run = next((tmp_path / "out").glob("test.*.trec"))
+    got = {q: {r.doc_id: r.score for r in recs[:3]} for q, recs in read_run(test_run).items()}
+    bm25_run = read_run(folder / "run.bm25.trec")
+    corpus = read_collection(folder / "collection.tsv")  # titles are part of the text in a TSV collection
+    topics = {q: f"{QUERY} {i}" for i, q in enumerate(qids)}
+    best = ScoreInjectReranker(str(tmp_path / "out" / "best"), device="cpu", batch_size=4)
+    for mode in ("maxp", None):
+        best.set_passages(mode, 12, 6) if mode else best.set_passages(None)
+        want = {q: {r.doc_id: r.score for r in recs[:3]}
+                for q, recs in best.rerank_run(bm25_run, topics, corpus, {"bm25": bm25_run}, depth=3).items()}
+        for q in qids:
+            if mode:
+                assert got[q] == pytest.approx(want[q], abs=1e-5), q
+            else:
+                assert got[q] != pytest.approx(want[q], abs=1e-5), q  # truncation scores differ

@@ -72,8 +72,10 @@ class TrainConfig:
             starting every ``passage_stride`` words (title before each), for training AND validation. Training
             shows each document as ONE passage carrying the document's injected score(s), teacher score and label:
             the first (``firstp``), or one drawn per (query, document) with ``seed`` (``maxp``/``sump``, the
-            document's label on every passage, as Dai & Callan 2019); validation and the test re-ranking score
-            documents by their first / best / summed passage, exactly as ``rerank --passages``. None: truncation.
+            document's label on every passage, as Dai & Callan 2019; the draw is fixed for the run, so a document
+            shows the same passage in every epoch); a cross-encoder teacher scores that same passage; validation
+            and the test re-ranking score documents by their first / best / summed passage, exactly as ``rerank
+            --passages``. None (or ``none`` on the command line): truncation.
         dataloader_workers: DataLoader worker processes building batches (0: in the training process).
         freeze_embeddings: keep the word embeddings (half of MiniLM's parameters) fixed.
         lr, weight_decay, warmup_ratio, warmup_steps, epochs, max_steps, batch_size, grad_accum, max_grad_norm:
@@ -219,6 +221,13 @@ class TrainConfig:
             raise bad("label_weight", f"must be >= 0, got {self.label_weight}")
         if self.label_weight and self.loss != "listwise-kl":
             raise bad("label_weight", f"adds a label term to listwise-kl only (loss is {self.loss})")
+        if self.passages == "none":  # the command line's way to switch off a config file's passages
+            self.passages = None
+        elif self.passages is None:
+            for key, default in (("passage_length", 150), ("passage_stride", 75)):
+                if getattr(self, key) != default:
+                    raise bad(key, f"set without passages (firstp, maxp or sump): documents are truncated, the "
+                                   f"{key} would be ignored")
         if self.passages is not None:
             if self.train_file:
                 raise bad("passages", "splits the documents of a dataset's sampled groups; a train_file's "

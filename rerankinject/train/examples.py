@@ -31,7 +31,8 @@ from ..rerank.passages import PassageSpec, document_passages
 from ..scoring.batching import pad_batch
 from .data import Pair, ScoreTable
 
-__all__ = ["Example", "render_pairs", "examples_from_pairs", "TokenCache", "GroupDataset", "InjectionCollator"]
+__all__ = ["Example", "render_pairs", "examples_from_pairs", "shown_passage", "TokenCache", "GroupDataset",
+           "InjectionCollator"]
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,24 @@ def examples_from_pairs(pairs: Sequence[Pair], rendered: Mapping[tuple[str, str]
     return out
 
 
+def shown_passage(doc: Document, spec: PassageSpec, seed: int, qid: str, doc_id: str,
+                  memo: dict[str, list[str]] | None = None) -> tuple[int, str]:
+    """The passage a training group shows for ``doc`` under query ``qid``: ``(index, text)``.
+
+    ``firstp``: the first passage; ``maxp``/``sump``: one drawn from ``(seed, qid, doc_id)`` (the same in every
+    process and run, so resuming and a cross-encoder teacher see the same passage). Passages are split as at
+    inference (:func:`~rerankinject.rerank.passages.document_passages`); a document without text is one empty
+    passage. ``memo`` caches each document's passages by id.
+    """
+    parts = memo.get(doc_id) if memo is not None else None
+    if parts is None:
+        parts = document_passages(doc, spec) or [""]
+        if memo is not None:
+            memo[doc_id] = parts
+    k = 0 if spec.mode == "firstp" or len(parts) == 1 else random.Random(f"{seed}|{qid}|{doc_id}").randrange(len(parts))
+    return k, parts[k]
+
+
 class TokenCache:
     """Token ids of every text, tokenised once in batches (no special tokens), cut at ``max_length``."""
 
@@ -181,12 +200,9 @@ class GroupDataset:
         for e in self.examples:
             keys = []
             for d in e.docs:
-                if d not in parts:
-                    parts[d] = document_passages(corpus[d], spec) or [""]
-                n = len(parts[d])
-                k = 0 if spec.mode == "firstp" or n == 1 else random.Random(f"{seed}|{e.qid}|{d}").randrange(n)
+                k, text = shown_passage(corpus[d], spec, seed, e.qid, d, parts)
                 key = f"{d}\t{k}"  # a tab never occurs in a collection's doc ids
-                texts[key] = parts[d][k]
+                texts[key] = text
                 keys.append(key)
             out.append(keys)
         self.cache.add("d", texts)

@@ -74,7 +74,8 @@ def _teacher_pairs(cfg: TrainConfig, pairs: list[Pair], p: Prepared) -> list[Pai
         return apply_teacher(kept, teacher.score)
     if kind == "cross-encoder":
         score = cross_encoder_teacher(t["model"], pairs, p.queries, p.corpus, p.table,
-                                      batch_size=int(t.get("batch_size", cfg.eval_batch_size)), device=cfg.device)
+                                      batch_size=int(t.get("batch_size", cfg.eval_batch_size)), device=cfg.device,
+                                      passages=cfg.passage_spec(), seed=cfg.seed)
         return apply_teacher(pairs, score)
     return pairs
 
@@ -199,11 +200,18 @@ def train_from_config(cfg: TrainConfig) -> dict[str, Any]:
             raise DataError(f"loss {cfg.loss} distils a teacher but {cfg.train_file} has no teacher scores "
                             f"(prepare it from a teacher file: --teacher)")
         return train_model(cfg, ce, dataset, val_set, baseline, new_head=new_head)
-    val_set = RerankSet(ce, prep.val_qids, prep.queries, prep.table, prep.candidates, cfg.val_depth, prep.corpus,
-                        prep.qrels, prep.rel_level, cfg.passage_spec())
+    val_set = _rerank_set(cfg, ce, prep.val_qids, prep.queries, prep.table, prep.candidates, cfg.val_depth,
+                          prep.corpus, prep.qrels, prep.rel_level)
     baseline = _first_stage_score(prep.table, prep.candidates, prep.val_qids, val_set, prep.rel_level)
     dataset = build_dataset(cfg, ce, prep.pairs, prep.queries, prep.corpus, prep.table, prep.candidates)
     return train_model(cfg, ce, dataset, val_set, baseline, new_head=new_head)
+
+
+def _rerank_set(cfg: TrainConfig, ce: Any, qids: list[str], queries: dict[str, str], table: ScoreTable,
+                candidates: str, depth: int, corpus: dict[str, Document], qrels: dict[str, dict[str, int]],
+                rel_level: int) -> RerankSet:
+    """The queries to re-rank for validation or a test run, with the config's passage splitting (if any)."""
+    return RerankSet(ce, qids, queries, table, candidates, depth, corpus, qrels, rel_level, cfg.passage_spec())
 
 
 def _first_stage_score(table: ScoreTable, candidates: str, val_qids: list[str], val_set: RerankSet,
@@ -229,7 +237,7 @@ def _validation_set(cfg: TrainConfig, ce: Any) -> tuple[RerankSet | None, float 
     threshold = cfg.rel_threshold if cfg.rel_threshold is not None else ds.rel_level
     _, val_qids = _split(cfg, queries, qrels, table, candidates, threshold)
     corpus = read_collection(ds.corpus_path)
-    val_set = RerankSet(ce, val_qids, queries, table, candidates, cfg.val_depth, corpus, qrels, ds.rel_level)
+    val_set = _rerank_set(cfg, ce, val_qids, queries, table, candidates, cfg.val_depth, corpus, qrels, ds.rel_level)
     return val_set, _first_stage_score(table, candidates, val_qids, val_set, ds.rel_level)
 
 
@@ -286,10 +294,10 @@ def _rerank_with_best(cfg: TrainConfig, dataset: str, ds: Dataset, queries: dict
     ce = CrossEncoderModel(model_dir, device=cfg.device, threads=cfg.threads)
     cand = cfg.candidates if cfg.candidates in sources else next(iter(sources))
     qids = [q for q in (queries if qids is None else qids) if q in table.runs[cand]]
-    rs = RerankSet(ce, qids, queries, table, cand, cfg.test_depth, corpus, qrels, ds.rel_level, cfg.passage_spec())
+    rs = _rerank_set(cfg, ce, qids, queries, table, cand, cfg.test_depth, corpus, qrels, ds.rel_level)
     run = rs.rerank(ce, cfg.eval_batch_size, progress=True)  # below test_depth: the first-stage order, underneath
     out = Path(cfg.output_dir)
-    write_run(run, out / f"{name}.{dataset}.trec", tag=f"rerankinject-{ce.recipe.variant}")
+    write_run(run, out / f"{name}.{ds.name}.trec", tag=f"rerankinject-{ce.recipe.variant}")
     metrics = evaluate_run(run, qrels, ds.rel_level)
     first_run = {q: [RunRecord(q, d, table.runs[cand][q][d]) for d in table.ranked(cand, q)] for q in qids}
     first = evaluate_run(first_run, qrels, ds.rel_level)

@@ -20,7 +20,9 @@ from ..errors import DataError, FormatError
 from ..injection.normalize import Normalizer, normalize_scores
 from ..io.files import open_text
 from ..io.formats import Document, document_text
+from ..rerank.passages import PassageSpec
 from .data import Pair, ScoreTable
+from .examples import shown_passage
 
 __all__ = ["read_hofstatter_teacher", "EnsembleTeacher", "cross_encoder_teacher", "apply_teacher"]
 
@@ -101,10 +103,13 @@ class EnsembleTeacher:
 
 def cross_encoder_teacher(model_dir: str | os.PathLike, pairs: Sequence[Pair], queries: Mapping[str, str],
                           corpus: Mapping[str, Document], table: ScoreTable, batch_size: int = 64,
-                          device: str | None = None) -> Callable[[str, str], float]:
+                          device: str | None = None, passages: PassageSpec | None = None,
+                          seed: int = 0) -> Callable[[str, str], float]:
     """Score every (query, doc) of ``pairs`` with a trained cross-encoder; returns a ``(qid, doc) -> score`` lookup.
 
-    The teacher's own injection recipe decides which raw scores it sees (taken from ``table``).
+    The teacher's own injection recipe decides which raw scores it sees (taken from ``table``). With ``passages``
+    the teacher scores the passage the student is shown for that (query, doc) (:func:`shown_passage`, same
+    ``seed``), not the whole document.
     """
     from ..scoring.model import CrossEncoderModel
 
@@ -120,10 +125,13 @@ def cross_encoder_teacher(model_dir: str | os.PathLike, pairs: Sequence[Pair], q
                 lst.append(d)
     keys: list[tuple[str, str]] = []
     inputs = []
+    memo: dict[str, list[str]] = {}
     for qid, docs in by_q.items():
         raw = {s: {d: table.score(s, qid, d) for d in docs} for s in ce.recipe.sources}
         rendered = ce.recipe.render_query(raw, docs)
-        inputs += ce.builder.encode(queries[qid], [document_text(corpus[d]) for d in docs], rendered)
+        texts = [document_text(corpus[d]) if passages is None else shown_passage(corpus[d], passages, seed, qid, d,
+                                                                                  memo)[1] for d in docs]
+        inputs += ce.builder.encode(queries[qid], texts, rendered)
         keys += [(qid, d) for d in docs]
     logger.info("cross-encoder teacher %s: scoring %d pairs", model_dir, len(inputs))
     scores = dict(zip(keys, ce.predict(inputs, batch_size=batch_size, progress=True), strict=True))
