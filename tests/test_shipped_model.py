@@ -32,8 +32,8 @@ def test_card_recipe_and_fp16_weights():
 
 def test_reranks_dl19_slice_far_above_random_order(data_root):
     """8 DL19 queries, BM25 top 30, BM25 (official scores) injected: the model ranks far better than chance and
-    about as well as BM25 (the model is weak: on all of DL19 at depth 100 it gains +0.04 nDCG@10 over BM25 with the
-    BM25 of its training index, see its card; here the full-corpus BM25 scores are injected instead)."""
+    at least about as well as BM25 (on all of DL19 at depth 100 it gains +0.13 nDCG@10 over BM25 with the BM25 of
+    its training index, see its card; here the full-corpus BM25 scores are injected instead)."""
     import random
 
     from rerankinject.io.runs import RunRecord
