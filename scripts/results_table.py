@@ -52,8 +52,14 @@ MSMARCO_ROWS = [
                                    "MiniLM hard negatives; listwise KL to the BM25 + MiniLM teacher + label term, "
                                    "1000 steps), no injection"),
     ("BM25CAT", "msmarco-bm25cat.trec.gz", "same training, BM25 of the local index injected as text"),
-    ("DPRCAT", "msmarco-dprcat.trec.gz", "CAT upgraded: +250 steps with our MiniLM cosine injected (exact)"),
-    ("BM25DPRCAT", "msmarco-bm25dprcat.trec.gz", "CAT upgraded: +250 steps with BM25 and MiniLM injected"),
+    ("DPRCAT (from scratch)", "msmarco-dprcat-scratch.trec.gz", "same training as CAT (1000 steps from "
+                                                                "all-MiniLM-L6-v2), our MiniLM cosine injected"),
+    ("BM25DPRCAT (from scratch)", "msmarco-bm25dprcat-scratch.trec.gz", "same training as CAT, BM25 and our MiniLM "
+                                                                        "cosine injected"),
+    ("DPRCAT (upgrade of CAT)", "msmarco-dprcat.trec.gz", "CAT upgraded: +250 steps with our MiniLM cosine injected "
+                                                          "(exact)"),
+    ("BM25DPRCAT (upgrade of CAT)", "msmarco-bm25dprcat.trec.gz", "CAT upgraded: +250 steps with BM25 and MiniLM "
+                                                                  "injected"),
     ("BM25DPRCAT (gentle upgrade)", "msmarco-bm25dprcat-gentle.trec.gz", "CAT upgraded: +200 steps with BM25 and "
                                                                          "MiniLM injected, lr 1e-5, no new warm-up"),
     ("bm25added", "msmarco-bm25added.trec.gz", "CAT + 250 steps of Margin-MSE on (3 x teacher + 10 x BM25/50) / 4, "
@@ -90,6 +96,8 @@ SCIFACT_ROWS = [
                                                                                 "hybrid top 100 (listwise, 1 + 7 "
                                                                                 "negatives), BM25 and MiniLM "
                                                                                 "injected; the demo's model and run"),
+    ("hybrid top-100 re-ranked by BM25DPRCAT", "hybrid-bm25dprcat.top100.trec.gz", "the same model re-ranking the "
+                                                                                  "hybrid's whole top 100"),
     ("CAT (MS MARCO, zero-shot)", "msmarco-cat.trec.gz", "the DL models, BM25 top-20 re-ranked"),
     ("BM25CAT (MS MARCO, zero-shot)", "msmarco-bm25cat.trec.gz", "the DL models, BM25 top-20 re-ranked"),
 ]
@@ -103,6 +111,9 @@ TABLES = {
     "scifact": ("scifact", "SciFact test (300 queries): full pipeline (every run cut at depth 100)", SCIFACT_ROWS),
 }
 QRELS = {"dl19": "dl19", "dl20": "dl20", "scifact": "scifact-test"}
+POOLED_ROWS = ["CAT", "BM25CAT", "DPRCAT (from scratch)", "BM25DPRCAT (from scratch)"]
+"""The like-for-like MS MARCO-style variants (same data, loss, schedule, steps; only the injection differs)."""
+POOLED_REFS = ["dense (MiniLM)", "hybrid (BM25 + MiniLM)"]
 
 
 def _fmt(v: float, p: float | None) -> str:
@@ -144,6 +155,43 @@ def table(key: str, res: Path) -> tuple[str, dict, dict]:
             lines.append(f"‡ nDCG@10 significantly different from the bi-encoder row '{dense}' (same test).")
     lines.append("")
     return "\n".join(lines), present, results
+
+
+def pooled_table(res: Path) -> str:
+    """nDCG@10 over DL19 and DL20 TOGETHER (97 judged queries, query ids prefixed by year): each like-for-like
+    variant against CAT (paired t-test, Bonferroni over the variants) and against the bi-encoder and the hybrid
+    (paired t-test each, uncorrected). Empty until every run exists."""
+    files = {label: f for label, f, _ in REFERENCE_ROWS + MSMARCO_ROWS}
+    runs: dict[str, dict] = {}
+    qrels: dict[str, dict] = {}
+    level = None
+    for year in ("dl19", "dl20"):
+        ds = load_dataset(QRELS[year])
+        level = ds.rel_level
+        qrels.update({f"{year}:{q}": v for q, v in ds.qrels().items()})
+        for label in POOLED_ROWS + POOLED_REFS:
+            path = run_file(ds, res / year, files[label])
+            if path is None:
+                return ""
+            runs.setdefault(label, {}).update({f"{year}:{q}": [RunRecord(f"{year}:{q}", r.doc_id, r.score)
+                                                                for r in recs] for q, recs in read_run(path).items()})
+    m = ("nDCG@10",)
+    vs_cat = {c.name: c for c in compare_runs({lab: runs[lab] for lab in POOLED_ROWS}, qrels, level, "CAT", m)}
+    lines = ["### TREC DL 2019 + 2020 together (97 judged queries): the like-for-like MS MARCO-style variants", "",
+             "| run | nDCG@10 | p vs CAT (Bonferroni) | p vs bi-encoder | p vs hybrid |", "|---|---|---|---|---|"]
+    for label in POOLED_ROWS + POOLED_REFS:
+        if label in vs_cat:
+            c = vs_cat[label]
+            p_cat = "-" if c.p_values is None else f"{c.p_values['nDCG@10']:.3f}"
+            refs = [compare_runs({label: runs[label], ref: runs[ref]}, qrels, level, ref, m)[0] for ref in POOLED_REFS]
+            lines.append(f"| {label} | {c.means['nDCG@10']:.4f} | {p_cat} | "
+                         + " | ".join(f"{r.p_values['nDCG@10']:.3f}" for r in refs) + " |")
+        else:
+            mean = compare_runs({label: runs[label]}, qrels, level, None, m)[0].means["nDCG@10"]
+            lines.append(f"| {label} (reference) | {mean:.4f} | | | |")
+    lines += ["", f"Two-sided paired t-tests over the 97 queries; against CAT Bonferroni-corrected for the "
+                  f"{len(POOLED_ROWS) - 1} variants; against the bi-encoder and the hybrid uncorrected.", ""]
+    return "\n".join(lines)
 
 
 def run_file(ds, folder: Path, name: str) -> Path | None:
@@ -268,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         text, present, results = table(name, res)
         parts.append(text)
         loaded[name], evaluated[name] = present, results
+    pooled = pooled_table(res)
+    if pooled:
+        parts.append(pooled)
     times = read_times(res)
     made = plots(loaded, evaluated, doc.parent, times)
     parts += [f"![{m}]({m})" for m in made] + [""]

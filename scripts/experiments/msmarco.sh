@@ -3,12 +3,14 @@
 #   1. the pool (every MS MARCO passage in the shared data), its Lucene index and its MiniLM faiss index;
 #   2. scripts/build_msmarco_clean.py: title-free positives, BM25 + MiniLM hard negatives, exact scores of every
 #      training document, and the DL candidates scored EXACTLY by the same two indexes (runs/msmarco-clean);
-#   3. the variants (default: cat bm25cat dprcat bm25dprcat), two side by side on one thread each;
+#   3. the variants (default: the like-for-like four, cat bm25cat dprcat-scratch bm25dprcat-scratch: same data, loss,
+#      schedule and steps, only the injection differs; dprcat/bm25dprcat/bm25added/cat-more/bm25dprcat-gentle are
+#      upgrades of the trained CAT and its control), two side by side on one thread each;
 #   4. each re-ranks DL19 and DL20; the interpolation baseline BM25 + CAT (alpha tuned on the other year).
 #   bash scripts/experiments/msmarco.sh [VARIANT ...]     # finished steps are skipped; training resumes
 { # one block: bash reads it whole before running it, so editing this file cannot derail a running job
 source "$(dirname "$0")/common.sh"
-VARIANTS=${*:-cat bm25cat dprcat bm25dprcat}
+VARIANTS=${*:-cat bm25cat dprcat-scratch bm25dprcat-scratch}
 [ -f runs/msmarco-train/run.bm25-dl20.trec ] || timed prepare-msmarco $PY scripts/prepare_msmarco.py
 [ -f runs/msmarco-train/dense/index ] || timed msmarco-pool-dense $PY -m rerankinject.index dense \
   --collection runs/msmarco-train/collection.tsv --index runs/msmarco-train/dense --normalize --batch-size 64

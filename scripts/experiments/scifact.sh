@@ -40,6 +40,14 @@ for v in cat bm25cat; do
       --source bm25=runs/scifact-test.bm25.trec --output $S/msmarco-$v.trec.gz --tag msmarco-$v
   fi
 done
+# the shipped SciFact-trained model (the demo's: BM25DPRCAT trained on SciFact train's hybrid top 100) re-ranking the
+# hybrid top 100 of the test queries (the demo re-ranks its top 20); BM25 and MiniLM scores of every hybrid candidate
+# come from the hybrid search's source runs
+h100=$S/hybrid-bm25dprcat.top100.trec.gz
+[ -f $h100 ] || timed rerank-scifact-hybrid-top100 $PY -m rerankinject.rerank --run $S/hybrid.trec.gz \
+  --topics scifact-test --corpus scifact-test --model models/minilm-l6-scifact-hybrid-bm25dprcat --depth 100 \
+  --source bm25=runs/scifact-test.hybrid.bm25.trec --source dpr=runs/scifact-test.hybrid.dense.trec \
+  --threads "${THREADS:-2}" --output $h100 --tag scifact-hybrid-bm25dprcat
 [ -n "${ZERO_SHOT_ONLY:-}" ] && exit 0
 for v in "${variants[@]}"; do
   sources=(--source bm25=runs/scifact-test.bm25.trec)
