@@ -224,8 +224,8 @@ class TrainConfig:
         if self.passages == "none":  # the command line's way to switch off a config file's passages
             self.passages = None
         elif self.passages is None:
-            for key, default in (("passage_length", 150), ("passage_stride", 75)):
-                if getattr(self, key) != default:
+            for key in ("passage_length", "passage_stride"):
+                if getattr(self, key) != _FIELDS[key].default:
                     raise bad(key, f"set without passages (firstp, maxp or sump): documents are truncated, the "
                                    f"{key} would be ignored")
         if self.passages is not None:
@@ -304,6 +304,7 @@ class TrainConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
+_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 SCALAR_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)
                  if f.name not in ("sources", "bounds", "teacher", "bm25added", "test_sources", "missing_score")}
 """Fields settable by a command-line flag (nested mappings are set in the config file)."""
