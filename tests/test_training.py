@@ -190,6 +190,21 @@ def test_hofstatter_teacher_drives_pairs_and_empty_set_is_an_error(tmp_path, dl2
         prepare(_dl20_cfg(tmp_path, neg_depth=1, unjudged_as_negative=False, rel_threshold=0))
 
 
+def test_positive_depth_keeps_positives_among_the_candidates(tmp_path, dl20):
+    """positive_depth: positives only from the candidate run's top N, so none needs a stand-in score (a positive from
+    outside the candidates would carry a score below every negative's)."""
+    from rerankinject.train.pipeline import prepare
+
+    every = prepare(_dl20_cfg(tmp_path, max_positives_per_query=None))
+    assert every.table.filled["bm25"] > 0  # DL20 judges positives that BM25's top 100 lacks: filled in (min)
+    prep = prepare(_dl20_cfg(tmp_path, max_positives_per_query=None, positive_depth=20))
+    assert prep.table.filled["bm25"] == 0 and prep.pairs
+    assert all(p.pos_id in prep.table.ranked("bm25", p.qid, 20) for p in prep.pairs)
+    assert {(p.qid, p.pos_id) for p in prep.pairs} < {(p.qid, p.pos_id) for p in every.pairs}
+    with pytest.raises(DataError, match="positive_depth"):
+        _dl20_cfg(tmp_path, positive_depth=0)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, scifact_lucene):
     """A short real BM25CAT run on a slice of SciFact train (50 queries, BM25 top 30; a few steps)."""

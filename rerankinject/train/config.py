@@ -54,6 +54,10 @@ class TrainConfig:
         neg_depth: negatives come from the candidate run's top ``neg_depth``.
         unjudged_as_negative: unjudged run documents count as non-relevant (else only judged non-relevant ones).
         max_positives_per_query: cap on positives per query (None: all).
+        positive_depth: positives only from the candidate run's top ``positive_depth`` (None: every judged
+            positive). Re-ranking sees only candidates, so a positive from outside them (judged through other
+            systems' pools) carries a first-stage score below every negative's: with a score injected, such
+            positives teach "low score = relevant", the opposite of what the score means at test time.
         missing_score: one of MISSING_POLICIES, or ``{source: policy}``.
         val_queries: validation queries split off by query: a count (int) or a fraction (< 1).
         val_depth: validation re-ranks the candidate run's top ``val_depth``.
@@ -117,6 +121,7 @@ class TrainConfig:
     neg_depth: int = 100
     unjudged_as_negative: bool = True
     max_positives_per_query: int | None = None
+    positive_depth: int | None = None
     missing_score: Any = "error"
     val_queries: float = 0.1
     val_depth: int = 30
@@ -277,7 +282,7 @@ class TrainConfig:
                 raise bad(key, f"must be > 0, got {getattr(self, key)}")
         if self.head_lr is not None and not self.head_lr > 0:
             raise bad("head_lr", f"must be > 0, got {self.head_lr}")
-        for key in ("max_steps", "stop_at_step", "max_positives_per_query", "warmup_steps"):
+        for key in ("max_steps", "stop_at_step", "max_positives_per_query", "positive_depth", "warmup_steps"):
             v = getattr(self, key)
             if v is not None and v < (0 if key == "warmup_steps" else 1):
                 raise bad(key, f"out of range: {v}")

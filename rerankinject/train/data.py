@@ -187,17 +187,22 @@ def split_queries(qids: Iterable[str], val: float, seed: int) -> tuple[list[str]
 
 def sample_pairs(qids: Sequence[str], qrels: Mapping[str, Mapping[str, int]], table: ScoreTable, candidates: str,
                  threshold: int, negatives_per_positive: int, neg_depth: int, unjudged_as_negative: bool,
-                 seed: int, corpus: Mapping[str, Any], max_positives_per_query: int | None = None) -> list[Pair]:
+                 seed: int, corpus: Mapping[str, Any], max_positives_per_query: int | None = None,
+                 positive_depth: int | None = None) -> list[Pair]:
     """Positives (grade >= ``threshold``, in the corpus) and hard negatives from the candidate run's top.
 
     A negative is a candidate-run document in the top ``neg_depth`` that is not relevant: judged below
     ``threshold``, or unjudged when ``unjudged_as_negative``. Each positive gets up to ``negatives_per_positive``
-    negatives drawn without replacement (fewer if the pool is smaller).
+    negatives drawn without replacement (fewer if the pool is smaller). With ``positive_depth``, only positives in
+    the candidate run's top ``positive_depth`` are used.
     """
     pairs: list[Pair] = []
     for qid in qids:
         judged = qrels.get(qid, {})
         pos = sorted(d for d, g in judged.items() if g >= threshold and d in corpus)
+        if positive_depth is not None:
+            top = set(table.ranked(candidates, qid, positive_depth))
+            pos = [d for d in pos if d in top]
         rng = random.Random(f"{seed}:{qid}")
         if max_positives_per_query is not None and len(pos) > max_positives_per_query:
             pos = sorted(rng.sample(pos, max_positives_per_query))

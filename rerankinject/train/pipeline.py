@@ -120,9 +120,11 @@ def prepare(cfg: TrainConfig) -> Prepared:
         why = f"none of its {len(all_pairs)} pairs is on a training query ({len(train_qids)} training queries)"
     else:
         pairs = sample_pairs(train_qids, qrels, table, candidates, threshold, cfg.negatives_per_positive,
-                             cfg.neg_depth, cfg.unjudged_as_negative, cfg.seed, corpus, cfg.max_positives_per_query)
+                             cfg.neg_depth, cfg.unjudged_as_negative, cfg.seed, corpus, cfg.max_positives_per_query,
+                             cfg.positive_depth)
+        where = "" if cfg.positive_depth is None else f" (positives from its top {cfg.positive_depth})"
         why = (f"no training query has both a positive (grade >= {threshold}) and a negative in the top "
-               f"{cfg.neg_depth} of {candidates!r} (unjudged_as_negative={cfg.unjudged_as_negative})")
+               f"{cfg.neg_depth} of {candidates!r}{where} (unjudged_as_negative={cfg.unjudged_as_negative})")
     n_before = len(pairs)
     pairs = attach_scores(pairs, table)
     if n_before and not pairs:
