@@ -52,6 +52,9 @@ MSMARCO_ROWS = [
                                    "MiniLM hard negatives; listwise KL to the BM25 + MiniLM teacher + label term, "
                                    "1000 steps), no injection"),
     ("BM25CAT", "msmarco-bm25cat.trec.gz", "same training, BM25 of the local index injected as text"),
+    ("CAT (1800 steps)", "msmarco-cat-long.trec.gz", "CAT's recipe trained 1,800 steps instead of 1,000 (57,600 "
+                                                     "inputs), the best-validation checkpoint"),
+    ("CAT (1800 steps, last)", "msmarco-cat-long-last.trec.gz", "the same run's final checkpoint (step 1,800)"),
     ("DPRCAT (from scratch)", "msmarco-dprcat-scratch.trec.gz", "same training as CAT (1000 steps from "
                                                                 "all-MiniLM-L6-v2), our MiniLM cosine injected"),
     ("BM25DPRCAT (from scratch)", "msmarco-bm25dprcat-scratch.trec.gz", "same training as CAT, BM25 and our MiniLM "
@@ -69,7 +72,7 @@ MSMARCO_ROWS = [
     ("interpolation BM25 + CAT", "msmarco-interp.trec.gz", "min-max per query, alpha tuned on the other DL year"),
 ]
 FOLD_ROWS = [
-    ("CAT", "fold-cat.trec.gz", "trained on the other DL year only"),
+    ("CAT", "fold-cat.trec.gz", "trained on the other DL year only (positives from its BM25 top 100)"),
     ("BM25CAT", "fold-bm25cat.trec.gz", "BM25 injected"),
     ("DPRCAT", "fold-dprcat.trec.gz", "our MiniLM dense score injected (exact for every candidate)"),
     ("BM25DPRCAT", "fold-bm25dprcat.trec.gz", "BM25 and our MiniLM dense score injected"),
@@ -194,6 +197,33 @@ def pooled_table(res: Path) -> str:
     return "\n".join(lines)
 
 
+def fold_rounds_table(res: Path) -> str:
+    """The fold models before and after the training-signal fix: the first round's runs (``<year>/first-round/``: all
+    judged positives, a missing BM25 filled with the query's minimum) against today's (positives only from the BM25
+    top 100), nDCG@10 per test year, paired t-test of each variant's new run against its old one."""
+    lines = ["### DL folds: first round vs positives from the BM25 top 100", "",
+             "| model | DL19 first round | DL19 now | p | DL20 first round | DL20 now | p |",
+             "|---|---|---|---|---|---|---|"]
+    found = False
+    for label, name, _ in FOLD_ROWS:
+        cells = []
+        for year in ("dl19", "dl20"):
+            old, new = res / year / "first-round" / name, res / year / name
+            if not (old.is_file() and new.is_file()):
+                cells += ["-", "-", "-"]
+                continue
+            found = True
+            ds = load_dataset(QRELS[year])
+            c_old, c_new = compare_runs({"old": read_run(old), "new": read_run(new)}, ds.qrels(), ds.rel_level,
+                                        "old", ("nDCG@10",))
+            cells += [f"{c_old.means['nDCG@10']:.4f}", f"{c_new.means['nDCG@10']:.4f}",
+                      f"{c_new.p_values['nDCG@10']:.3f}"]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "Two-sided paired t-test of the new run against the first round's, per year (one comparison each).",
+              ""]
+    return "\n".join(lines) if found else ""
+
+
 def run_file(ds, folder: Path, name: str) -> Path | None:
     """The run file of a row: ``@NAME`` is the data set's bundled run NAME, else ``folder/name``; None if absent."""
     if name.startswith("@"):
@@ -316,9 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         text, present, results = table(name, res)
         parts.append(text)
         loaded[name], evaluated[name] = present, results
-    pooled = pooled_table(res)
-    if pooled:
-        parts.append(pooled)
+    parts += [extra for extra in (pooled_table(res), fold_rounds_table(res)) if extra]
     times = read_times(res)
     made = plots(loaded, evaluated, doc.parent, times)
     parts += [f"![{m}]({m})" for m in made] + [""]

@@ -5,7 +5,8 @@
 #      training document, and the DL candidates scored EXACTLY by the same two indexes (runs/msmarco-clean);
 #   3. the variants (default: the like-for-like four, cat bm25cat dprcat-scratch bm25dprcat-scratch: same data, loss,
 #      schedule and steps, only the injection differs; dprcat/bm25dprcat/bm25added/cat-more/bm25dprcat-gentle are
-#      upgrades of the trained CAT and its control), two side by side on one thread each;
+#      upgrades of the trained CAT and its control; cat-long is CAT trained 1,800 steps), two side by side on one
+#      thread each;
 #   4. each re-ranks DL19 and DL20; the interpolation baseline BM25 + CAT (alpha tuned on the other year).
 #   bash scripts/experiments/msmarco.sh [VARIANT ...]     # finished steps are skipped; training resumes
 { # one block: bash reads it whole before running it, so editing this file cannot derail a running job
