@@ -205,17 +205,17 @@ def fold_rounds_table(res: Path) -> str:
              "| model | DL19 first round | DL19 now | p | DL20 first round | DL20 now | p |",
              "|---|---|---|---|---|---|---|"]
     found = False
+    judged = {year: (ds.qrels(), ds.rel_level) for year, ds in ((y, load_dataset(QRELS[y])) for y in ("dl19", "dl20"))}
     for label, name, _ in FOLD_ROWS:
         cells = []
-        for year in ("dl19", "dl20"):
+        for year, (qrels, level) in judged.items():
             old, new = res / year / "first-round" / name, res / year / name
             if not (old.is_file() and new.is_file()):
                 cells += ["-", "-", "-"]
                 continue
             found = True
-            ds = load_dataset(QRELS[year])
-            c_old, c_new = compare_runs({"old": read_run(old), "new": read_run(new)}, ds.qrels(), ds.rel_level,
-                                        "old", ("nDCG@10",))
+            c_old, c_new = compare_runs({"old": read_run(old), "new": read_run(new)}, qrels, level, "old",
+                                        ("nDCG@10",))
             cells += [f"{c_old.means['nDCG@10']:.4f}", f"{c_new.means['nDCG@10']:.4f}",
                       f"{c_new.p_values['nDCG@10']:.3f}"]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
