@@ -9,7 +9,12 @@ are not timed), peak RSS, the loss of the first and last logged steps, and new/o
 ``rerankinject.train`` used until 2026-12-03 (commit 3d112e4), reproduced step for step below: per-text token
 cache, pairs in shuffled order padded to the batch's longest, one forward/backward per micro-batch, a host sync per
 micro-batch. "new" is :func:`rerankinject.train.trainer.train_model`: pre-tokenised, length-bucketed groups,
-``transformers.Trainer``. ``--no-bucketing`` runs the new path in the old data order (same loss curve check).
+``transformers.Trainer``. ``--no-bucketing`` runs the new path in a random (unbucketed) order.
+
+The same-loss-curve check: ``--same-order`` feeds the new path the old loop's batches (its shuffled pair order) with
+the old loop's schedule (no warm-up, linear decay over the config's max_steps), and ``--no-dropout`` switches the
+model's dropout off in both, so the two trainers compute the same steps and their per-step losses can be compared
+directly (the summary prints the largest per-step difference).
 """
 
 from __future__ import annotations
@@ -28,7 +33,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _setup(config: str, threads: int, max_length: int | None):  # both trainers: pairs under the pairwise loss
+def _old_order(seed: int, n: int) -> list[int]:
+    """The old loop's pair order of its first epoch."""
+    order = list(range(n))
+    random.Random(f"epoch:{seed}:0").shuffle(order)
+    return order
+
+
+def _setup(config: str, threads: int, max_length: int | None, no_dropout: bool = False):  # pairs, pairwise loss
     import torch
 
     from rerankinject.scoring.model import DEFAULT_INIT_MODEL, CrossEncoderModel
@@ -36,14 +48,19 @@ def _setup(config: str, threads: int, max_length: int | None):  # both trainers:
     from rerankinject.train.pipeline import make_recipe, prepare
 
     torch.set_num_threads(threads)
-    cfg = load_config(config, {"threads": threads, "max_length": max_length, "loss": "pairwise"})
+    cfg = load_config(config, {"threads": threads, "max_length": max_length, "loss": "pairwise", "label_weight": 0.0})
     torch.manual_seed(cfg.seed)
     prep = prepare(cfg)
     ce = CrossEncoderModel(DEFAULT_INIT_MODEL(), recipe=make_recipe(cfg), device="cpu", threads=threads)
+    if no_dropout:
+        for m in ce.model.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.p = 0.0
     return cfg, prep, ce
 
 
-def run_old(config: str, steps: int, warmup: int, threads: int, max_length: int | None) -> dict:
+def run_old(config: str, steps: int, warmup: int, threads: int, max_length: int | None,
+            no_dropout: bool = False) -> dict:
     """The retired loop (3d112e4 rerankinject/training/trainer.py), its per-step work only."""
     import torch
 
@@ -53,12 +70,11 @@ def run_old(config: str, steps: int, warmup: int, threads: int, max_length: int 
     from rerankinject.train.losses import pair_loss
     from rerankinject.train.trainer import param_groups
 
-    cfg, prep, ce = _setup(config, threads, max_length)
+    cfg, prep, ce = _setup(config, threads, max_length, no_dropout)
     rendered = render_pairs(ce.recipe, prep.table, prep.candidates, prep.pairs, cfg.val_depth)
     opt = torch.optim.AdamW(param_groups(ce.model, cfg), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s / max(1, cfg.max_steps or steps)))
-    order = list(range(len(prep.pairs)))
-    random.Random(f"epoch:{cfg.seed}:0").shuffle(order)
+    order = _old_order(cfg.seed, len(prep.pairs))
     cache: dict = {}
 
     def tokens(kind, key, text):
@@ -93,8 +109,13 @@ def run_old(config: str, steps: int, warmup: int, threads: int, max_length: int 
     return {"inputs": (steps - warmup) * cfg.batch_size * 2, "seconds": seconds, "losses": losses}
 
 
-def run_new(config: str, steps: int, warmup: int, threads: int, max_length: int | None, bucketing: bool) -> dict:
-    """:func:`train_model` on the same pairs (no validation), timed from the end of step ``warmup``."""
+def run_new(config: str, steps: int, warmup: int, threads: int, max_length: int | None, bucketing: bool,
+            same_order: bool = False, no_dropout: bool = False) -> dict:
+    """:func:`train_model` on the same pairs (no validation), timed from the end of step ``warmup``.
+
+    ``same_order``: the old loop's batches and schedule (its pair order as the sampler, no warm-up, linear decay
+    over the config's max_steps, paused after ``steps``).
+    """
     import tempfile
 
     import transformers
@@ -102,7 +123,7 @@ def run_new(config: str, steps: int, warmup: int, threads: int, max_length: int 
     from rerankinject.train import trainer as tr
     from rerankinject.train.pipeline import build_dataset
 
-    cfg, prep, ce = _setup(config, threads, max_length)
+    cfg, prep, ce = _setup(config, threads, max_length, no_dropout)
     marks: dict = {}
 
     class Clock(transformers.TrainerCallback):
@@ -122,6 +143,10 @@ def run_new(config: str, steps: int, warmup: int, threads: int, max_length: int 
 
         c = replace(cfg, output_dir=out, max_steps=steps, eval_at_start=False, log_steps=1, stop_at_step=None,
                     eval_steps=10 ** 6)
+        if same_order:
+            order = _old_order(cfg.seed, len(prep.pairs))
+            tr.InjectionTrainer._get_train_sampler = lambda self, train_dataset=None: order
+            c = replace(c, max_steps=cfg.max_steps or steps, stop_at_step=steps, warmup_ratio=0.0, warmup_steps=0)
         ds = build_dataset(c, ce, prep.pairs, prep.queries, prep.corpus, prep.table, prep.candidates)
         if not bucketing:
             ds.lengths = [0] * len(ds)  # a stable sort on equal lengths keeps the random permutation
@@ -132,9 +157,10 @@ def run_new(config: str, steps: int, warmup: int, threads: int, max_length: int 
 
 def child(args: argparse.Namespace) -> None:
     if args.which == "old":
-        r = run_old(args.config, args.steps, args.warmup, args.threads, args.max_length)
+        r = run_old(args.config, args.steps, args.warmup, args.threads, args.max_length, args.no_dropout)
     else:
-        r = run_new(args.config, args.steps, args.warmup, args.threads, args.max_length, not args.no_bucketing)
+        r = run_new(args.config, args.steps, args.warmup, args.threads, args.max_length, not args.no_bucketing,
+                    args.same_order, args.no_dropout)
     r["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sys.stdout.write("RESULT " + json.dumps(r) + "\n")
 
@@ -147,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--max-length", type=int, default=None)
-    p.add_argument("--no-bucketing", action="store_true")
+    p.add_argument("--no-bucketing", action="store_true", help="new path: a random order without length groups")
+    p.add_argument("--same-order", action="store_true",
+                   help="new path: the old loop's batches and schedule (the same-loss-curve check)")
+    p.add_argument("--no-dropout", action="store_true", help="both: dropout off (deterministic steps)")
     p.add_argument("--which", choices=["old", "new"], help=argparse.SUPPRESS)
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
@@ -161,8 +190,8 @@ def main(argv: list[str] | None = None) -> int:
                    "--warmup", str(args.warmup), "--threads", str(args.threads)]
             if args.max_length:
                 cmd += ["--max-length", str(args.max_length)]
-            if args.no_bucketing:
-                cmd.append("--no-bucketing")
+            cmd += [f for f in ("--no-bucketing", "--same-order", "--no-dropout")
+                    if getattr(args, f[2:].replace("-", "_"))]
             out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
             line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
             if line is None:
@@ -179,8 +208,15 @@ def main(argv: list[str] | None = None) -> int:
     ratios = [n / o for o, n in zip(old, new, strict=True)]
     sys.stdout.write(f"new/old inputs/s per round: {', '.join(f'{x:.2f}x' for x in ratios)}; "
                      f"mean old {sum(old) / len(old):.2f}, new {sum(new) / len(new):.2f} inputs/s\n")
+    summary: dict = {"rows": rows, "ratios": ratios}
+    if args.same_order:  # per-step losses of each (old, new) round, step by step
+        diffs = [max(abs(a - b) for a, b in zip(o["losses"], n["losses"], strict=True))
+                 for o, n in zip(rows[::2], rows[1::2], strict=True)]
+        summary["max_step_loss_diff"] = diffs
+        sys.stdout.write(f"largest per-step loss difference old vs new per round: "
+                         f"{', '.join(f'{d:.2e}' for d in diffs)}\n")
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "ratios": ratios}, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
     return 0
 
 

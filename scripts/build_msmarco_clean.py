@@ -19,6 +19,12 @@ Writes ``run.bm25.trec``, ``run.dense.trec`` (exact raw scores, the same candida
 per-query min-max interpolation, alpha 0.5: the candidate order negatives are sampled from), ``split.json``
 (training / validation queries) and, for testing, ``run.bm25-dl1?.trec`` / ``run.dense-dl1?.trec`` (the official
 DL BM25 top 100, exact scores from the same two indexes).
+
+``--pseudo-label`` (with another ``--out``, e.g. runs/msmarco-clean-pl) also keeps the dev-small queries whose only
+positive was dropped (titled, no pool passage): their candidates are mined the same way and ``qrels.pseudo.txt``
+labels the teacher's (the hybrid's) top 1 of each, for the trainer's ``train_only_qrels``. ``qrels.txt``, the split
+and every labelled query's candidates and scores are those of the plain build; the extra queries follow them in
+``queries.tsv`` and carry no judgment, so they train (distillation) but never validate.
 """
 
 from __future__ import annotations
@@ -75,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--depth", type=int, default=30, help="negatives mined from each retriever's top DEPTH")
     p.add_argument("--val-queries", type=int, default=200)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--pseudo-label", action="store_true",
+                   help="also mine the queries without a title-free positive; label their hybrid top 1 in "
+                        "qrels.pseudo.txt (training-only)")
     p.add_argument("--data-root")
     args = p.parse_args(argv)
     if args.depth < 1 or args.val_queries < 1:
@@ -108,16 +117,19 @@ def main(argv: list[str] | None = None) -> int:
         judged = sorted(q for q, by in qrels.items() if any(g >= 1 for g in by.values()))
         bm25 = BM25Searcher(pool / "lucene")
         dense = DenseSearcher(args.dense_index or pool / "dense")
-        topics = {q: queries[q] for q in judged}
-        logger.info("%d training queries with a title-free positive; mining negatives", len(topics))
+        extra = sorted(q for q in queries if q not in qrels) if args.pseudo_label else []
+        mined = [*judged, *extra]
+        topics = {q: queries[q] for q in mined}
+        logger.info("%d training queries with a title-free positive (+%d to pseudo-label); mining negatives",
+                    len(judged), len(extra))
         run_b = bm25.search_run(topics, k=args.depth + 20, threads=2, progress=True)
         run_d = dense.search_run(topics, k=args.depth + 20, progress=True)
         cands: dict[str, list[str]] = {}
-        for q in judged:
-            pos = [d for d, g in qrels[q].items() if g >= 1]
+        for q in mined:
+            pos = [d for d, g in qrels.get(q, {}).items() if g >= 1]
             negs = [r.doc_id for r in run_b.get(q, []) if r.doc_id in keep][: args.depth]
             negs += [r.doc_id for r in run_d.get(q, []) if r.doc_id in keep][: args.depth]
-            cands[q] = list(dict.fromkeys([*pos, *(d for d in negs if qrels[q].get(d, 0) < 1)]))
+            cands[q] = list(dict.fromkeys([*pos, *(d for d in negs if qrels.get(q, {}).get(d, 0) < 1)]))
         cand_run = {q: [RunRecord(q, d, 0.0) for d in ds] for q, ds in cands.items()}
         exact_b = bm25.rescore_run(cand_run, topics, progress=True)
         exact_d = dense.rescore_run(cand_run, topics, progress=True)
@@ -126,12 +138,17 @@ def main(argv: list[str] | None = None) -> int:
             for d in sorted(keep):
                 fh.write(f"{d}\t{texts[d]}\n")
         with atomic_write(out / "queries.tsv") as fh:
-            for q in judged:
+            for q in mined:
                 fh.write(f"{q}\t{queries[q]}\n")
         with atomic_write(out / "qrels.txt") as fh:
             for q in judged:
                 for d, g in qrels[q].items():
                     fh.write(f"{q} 0 {d} {g}\n")
+        if extra:  # the teacher's (the hybrid's) top 1: a training-only pseudo-label
+            with atomic_write(out / "qrels.pseudo.txt") as fh:
+                for q in extra:
+                    if hybrid.get(q):
+                        fh.write(f"{q} 0 {min(hybrid[q], key=lambda r: (-r.score, r.doc_id)).doc_id} 1\n")
         write_run(exact_b, out / "run.bm25.trec", tag="bm25-exact")
         write_run(exact_d, out / "run.dense.trec", tag="minilm-exact")
         write_run(hybrid, out / "run.hybrid.trec", tag="hybrid-0.5")
@@ -155,9 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         with atomic_write(out / "dataset.json") as fh:
             fh.write(json.dumps(spec, indent=2) + "\n")
         n = sum(len(c) for c in cands.values())
-        logger.info("%d queries, %d candidates (%.1f per query, %d positives) -> %s in %.0fs", len(judged), n,
-                    n / len(judged), sum(1 for q in judged for g in qrels[q].values() if g >= 1), out,
-                    time.perf_counter() - t0)
+        logger.info("%d queries (%d pseudo-labelled), %d candidates (%.1f per query, %d positives) -> %s in %.0fs",
+                    len(mined), len(extra), n, n / len(mined),
+                    sum(1 for q in judged for g in qrels[q].values() if g >= 1), out, time.perf_counter() - t0)
         return 0
 
     return run_cli(job)

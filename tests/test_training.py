@@ -205,6 +205,40 @@ def test_positive_depth_keeps_positives_among_the_candidates(tmp_path, dl20):
         _dl20_cfg(tmp_path, positive_depth=0)
 
 
+def test_train_only_qrels_add_training_queries_and_leave_validation_alone(tmp_path, dl20):
+    """train_only_qrels (e.g. the teacher's top 1 of unjudged queries): their queries train, never validate; the
+    validation split is that of the data set's own judgments; a judged or unknown query is an error naming the file."""
+    from rerankinject.io.runs import RunRecord, write_run
+    from rerankinject.train.pipeline import prepare
+
+    _, topics, qrels, run = dl20
+    unjudged = [q for q in sorted(topics) if q not in qrels][:3]  # the bundled run has judged queries only:
+    donors = sorted(run)[:3]  # give the unjudged ones another query's candidates (a run of our own)
+    bm25 = {**run, **{q: [RunRecord(q, r.doc_id, r.score) for r in run[d]]
+                      for q, d in zip(unjudged, donors, strict=True)}}
+    write_run(bm25, tmp_path / "bm25.trec")
+    f = tmp_path / "pseudo.txt"
+    f.write_text("".join(f"{q} 0 {bm25[q][0].doc_id} 2\n" for q in unjudged))
+    src = {"bm25": str(tmp_path / "bm25.trec")}
+    plain = prepare(_dl20_cfg(tmp_path, sources=src))
+    prep = prepare(_dl20_cfg(tmp_path, sources=src, train_only_qrels=str(f)))
+    assert prep.val_qids == plain.val_qids and not set(unjudged) & set(prep.val_qids)
+    assert set(prep.train_qids) == set(plain.train_qids) | set(unjudged)
+    pseudo = [p for p in prep.pairs if p.qid in unjudged]
+    assert {(p.qid, p.pos_id) for p in pseudo} == {(q, bm25[q][0].doc_id) for q in unjudged}
+    assert all(p.neg_id != bm25[p.qid][0].doc_id for p in pseudo)
+    assert prep.qrels == qrels  # validation and evaluation keep the data set's judgments
+    judged = next(q for q in sorted(qrels))
+    (tmp_path / "judged.txt").write_text(f"{judged} 0 {bm25[judged][0].doc_id} 2\n")
+    with pytest.raises(DataError, match=r"judged\.txt: query .* is judged in dl20 already"):
+        prepare(_dl20_cfg(tmp_path, sources=src, train_only_qrels=str(tmp_path / "judged.txt")))
+    (tmp_path / "unknown.txt").write_text("no-such-query 0 d 1\n")
+    with pytest.raises(DataError, match=r"unknown\.txt: query 'no-such-query' is not a query of dl20"):
+        prepare(_dl20_cfg(tmp_path, sources=src, train_only_qrels=str(tmp_path / "unknown.txt")))
+    with pytest.raises(DataError, match="train_only_qrels not found"):
+        prepare(_dl20_cfg(tmp_path, sources=src, train_only_qrels=str(tmp_path / "missing.txt")))
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, scifact_lucene):
     """A short real BM25CAT run on a slice of SciFact train (50 queries, BM25 top 30; a few steps)."""

@@ -58,6 +58,10 @@ class TrainConfig:
             positive). Re-ranking sees only candidates, so a positive from outside them (judged through other
             systems' pools) carries a first-stage score below every negative's: with a score injected, such
             positives teach "low score = relevant", the opposite of what the score means at test time.
+        train_only_qrels: extra judgments (TREC qrels) of queries WITHOUT a judgment in ``dataset``, e.g. the
+            teacher's top 1 as a pseudo-label of queries whose labelled positive is unusable: their queries are
+            training queries only (never validated, never counted as judged), so distillation sees more queries
+            while the validation split stays that of ``dataset``'s own judgments.
         missing_score: one of MISSING_POLICIES, or ``{source: policy}``.
         val_queries: validation queries split off by query: a count (int) or a fraction (< 1).
         val_depth: validation re-ranks the candidate run's top ``val_depth``.
@@ -122,6 +126,7 @@ class TrainConfig:
     unjudged_as_negative: bool = True
     max_positives_per_query: int | None = None
     positive_depth: int | None = None
+    train_only_qrels: str | None = None
     missing_score: Any = "error"
     val_queries: float = 0.1
     val_depth: int = 30
@@ -182,6 +187,8 @@ class TrainConfig:
             if self.loss in LISTWISE_LOSSES:
                 raise bad("loss", f"{self.loss} needs groups of 1 + negatives_per_positive; train_file holds "
                                   f"pairs (groups of 2): use bce, pairwise, margin-mse, mse or bm25added")
+            if self.train_only_qrels:
+                raise bad("train_only_qrels", "adds queries to a dataset's sampled groups; not with train_file")
         else:
             for key in ("collection", "queries", "cache_dir"):
                 if getattr(self, key):

@@ -19,8 +19,8 @@ from ..errors import DataError
 from ..evaluate.measures import evaluate_run
 from ..injection.normalize import Normalizer
 from ..injection.recipe import VARIANTS, InjectionRecipe, recipe_for_variant
-from ..io.files import atomic_write
-from ..io.formats import Document, read_collection
+from ..io.files import atomic_write, require_file
+from ..io.formats import Document, read_collection, read_qrels
 from ..io.runs import RunRecord, read_run, write_run
 from .config import TrainConfig
 from .data import Pair, ScoreTable, attach_scores, resolve_run_path, sample_pairs, split_queries
@@ -96,6 +96,20 @@ def _split(cfg: TrainConfig, queries: dict[str, str], qrels: dict[str, dict[str,
     return split_queries(covered, cfg.val_queries, cfg.seed)
 
 
+def _train_only_qrels(cfg: TrainConfig, queries: dict[str, str],
+                      qrels: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """``cfg.train_only_qrels``, checked: every query is a query of the data set and has no judgment in it."""
+    path = str(require_file(cfg.train_only_qrels, "train_only_qrels"))
+    extra = read_qrels(path)
+    for q in extra:
+        if q not in queries:
+            raise DataError(f"{path}: query {q!r} is not a query of {cfg.dataset} (train_only_qrels)")
+        if q in qrels:
+            raise DataError(f"{path}: query {q!r} is judged in {cfg.dataset} already; train_only_qrels adds "
+                            f"queries without judgments only")
+    return extra
+
+
 def prepare(cfg: TrainConfig) -> Prepared:
     """Read data, split by query, sample pairs (or read them from a Hofstätter teacher file), attach scores.
 
@@ -110,6 +124,14 @@ def prepare(cfg: TrainConfig) -> Prepared:
     table = ScoreTable.from_config(cfg.sources, ds, cfg.missing_score, queries)
     candidates = cfg.candidates or next(iter(cfg.sources))
     train_qids, val_qids = _split(cfg, queries, qrels, table, candidates, threshold)
+    sample_qrels = qrels
+    if cfg.train_only_qrels:
+        extra = _train_only_qrels(cfg, queries, qrels)
+        sample_qrels = {**qrels, **extra}
+        added = sorted(q for q in extra if q in table.runs[candidates])
+        logger.info("train_only_qrels %s: %d more training queries (%d not in the %r run)", cfg.train_only_qrels,
+                    len(added), len(extra) - len(added), candidates)
+        train_qids = [*train_qids, *added]
     prep = Prepared(cfg, queries, qrels, corpus, table, candidates, train_qids, val_qids, [], ds.rel_level)
     if cfg.teacher.get("kind") == "hofstatter":
         all_pairs = read_hofstatter_teacher(cfg.teacher["path"], queries, corpus)
@@ -119,7 +141,7 @@ def prepare(cfg: TrainConfig) -> Prepared:
                     len(pairs))
         why = f"none of its {len(all_pairs)} pairs is on a training query ({len(train_qids)} training queries)"
     else:
-        pairs = sample_pairs(train_qids, qrels, table, candidates, threshold, cfg.negatives_per_positive,
+        pairs = sample_pairs(train_qids, sample_qrels, table, candidates, threshold, cfg.negatives_per_positive,
                              cfg.neg_depth, cfg.unjudged_as_negative, cfg.seed, corpus, cfg.max_positives_per_query,
                              cfg.positive_depth)
         where = "" if cfg.positive_depth is None else f" (positives from its top {cfg.positive_depth})"
