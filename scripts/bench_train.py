@@ -60,8 +60,13 @@ def _setup(config: str, threads: int, max_length: int | None, no_dropout: bool =
 
 
 def run_old(config: str, steps: int, warmup: int, threads: int, max_length: int | None,
-            no_dropout: bool = False) -> dict:
-    """The retired loop (3d112e4 rerankinject/training/trainer.py), its per-step work only."""
+            no_dropout: bool = False, forward_only: bool = False) -> dict:
+    """The retired loop (3d112e4 rerankinject/training/trainer.py), its per-step work only.
+
+    ``forward_only``: the same batches scored in inference mode (no gradient, no optimiser step): the speed of
+    inference on the training inputs, the reference a training step (forward + backward, about 3 forward passes)
+    is bounded by.
+    """
     import torch
 
     from rerankinject.io.formats import document_text
@@ -89,7 +94,7 @@ def run_old(config: str, steps: int, warmup: int, threads: int, max_length: int 
         p = tokens("d", doc, document_text(prep.corpus[doc]))
         return ce.builder.build(q, p, rendered.get((qid, doc), {}))
 
-    ce.model.train()
+    ce.model.train(not forward_only)
     losses, t_start, pos = [], None, 0
     for step in range(steps):
         if step == warmup:
@@ -97,6 +102,10 @@ def run_old(config: str, steps: int, warmup: int, threads: int, max_length: int 
         batch = [prep.pairs[order[(pos + i) % len(order)]] for i in range(cfg.batch_size)]
         pos += cfg.batch_size
         inputs = [encode(p.qid, p.pos_id) for p in batch] + [encode(p.qid, p.neg_id) for p in batch]
+        if forward_only:
+            with torch.inference_mode():
+                ce.model(**pad_batch(inputs, ce.pad_id))
+            continue
         logits = ce.model(**pad_batch(inputs, ce.pad_id)).logits[:, 0].float()
         loss = pair_loss(cfg.loss, logits[:len(batch)], logits[len(batch):])
         loss.backward()
@@ -156,8 +165,9 @@ def run_new(config: str, steps: int, warmup: int, threads: int, max_length: int 
 
 
 def child(args: argparse.Namespace) -> None:
-    if args.which == "old":
-        r = run_old(args.config, args.steps, args.warmup, args.threads, args.max_length, args.no_dropout)
+    if args.which in ("old", "infer"):
+        r = run_old(args.config, args.steps, args.warmup, args.threads, args.max_length, args.no_dropout,
+                    forward_only=args.which == "infer")
     else:
         r = run_new(args.config, args.steps, args.warmup, args.threads, args.max_length, not args.no_bucketing,
                     args.same_order, args.no_dropout)
@@ -177,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--same-order", action="store_true",
                    help="new path: the old loop's batches and schedule (the same-loss-curve check)")
     p.add_argument("--no-dropout", action="store_true", help="both: dropout off (deterministic steps)")
-    p.add_argument("--which", choices=["old", "new"], help=argparse.SUPPRESS)
+    p.add_argument("--inference", action="store_true",
+                   help="also time inference (forward only) on the old loop's batches: the bound of a training step")
+    p.add_argument("--which", choices=["old", "new", "infer"], help=argparse.SUPPRESS)
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
     if args.which:
@@ -185,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows = []
     for r in range(args.rounds):
-        for which in ("old", "new"):
+        for which in ("old", "new", "infer") if args.inference else ("old", "new"):
             cmd = [sys.executable, __file__, "--which", which, "--config", args.config, "--steps", str(args.steps),
                    "--warmup", str(args.warmup), "--threads", str(args.threads)]
             if args.max_length:
@@ -200,8 +212,9 @@ def main(argv: list[str] | None = None) -> int:
             res = json.loads(line[7:])
             res.update(which=which, round=r, pairs_per_s=res["inputs"] / res["seconds"])
             rows.append(res)
+            loss = f", loss {res['losses'][0]:.3f} -> {res['losses'][-1]:.3f}" if res["losses"] else ""
             sys.stdout.write(f"round {r} {which}: {res['pairs_per_s']:.2f} inputs/s, peak RSS "
-                             f"{res['peak_rss_mb']:.0f} MB, loss {res['losses'][0]:.3f} -> {res['losses'][-1]:.3f}\n")
+                             f"{res['peak_rss_mb']:.0f} MB{loss}\n")
             sys.stdout.flush()
     old = [x["pairs_per_s"] for x in rows if x["which"] == "old"]
     new = [x["pairs_per_s"] for x in rows if x["which"] == "new"]
@@ -209,9 +222,15 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(f"new/old inputs/s per round: {', '.join(f'{x:.2f}x' for x in ratios)}; "
                      f"mean old {sum(old) / len(old):.2f}, new {sum(new) / len(new):.2f} inputs/s\n")
     summary: dict = {"rows": rows, "ratios": ratios}
+    if args.inference:
+        infer = [x["pairs_per_s"] for x in rows if x["which"] == "infer"]
+        summary["new_over_inference"] = [n / i for n, i in zip(new, infer, strict=True)]
+        sys.stdout.write(f"new training / inference inputs/s per round: "
+                         f"{', '.join(f'{x:.2f}' for x in summary['new_over_inference'])}\n")
     if args.same_order:  # per-step losses of each (old, new) round, step by step
+        olds, news = ([x for x in rows if x["which"] == w] for w in ("old", "new"))
         diffs = [max(abs(a - b) for a, b in zip(o["losses"], n["losses"], strict=True))
-                 for o, n in zip(rows[::2], rows[1::2], strict=True)]
+                 for o, n in zip(olds, news, strict=True)]
         summary["max_step_loss_diff"] = diffs
         sys.stdout.write(f"largest per-step loss difference old vs new per round: "
                          f"{', '.join(f'{d:.2e}' for d in diffs)}\n")
