@@ -36,3 +36,15 @@ sys.exit(0 if d['stopped_early'] or (d['evaluations'] and d['evaluations'][-1]['
 }
 # msmarco_model VARIANT -> the tested MS MARCO-style model folder
 msmarco_model() { echo runs/train/msmarco-$1/best; }
+# last_model MODEL -> runs/train/MODEL/last: the newest checkpoint's weights with best/'s config, tokenizer and
+# injection recipe (a checkpoint holds weights and trainer state only), made once
+last_model() {
+  local d=runs/train/$1
+  if [ ! -f $d/last/model.safetensors ]; then
+    mkdir -p $d/last
+    cp $d/best/{config.json,injection.json,tokenizer.json,tokenizer_config.json} $d/last/
+    cp "$($PY -c "from rerankinject.train.trainer import last_checkpoint; print(last_checkpoint('$d'))")/model.safetensors" \
+      $d/last/
+  fi
+  echo $d/last
+}

@@ -5,9 +5,10 @@
 #      training document, and the DL candidates scored EXACTLY by the same two indexes (runs/msmarco-clean);
 #   3. the variants (default: the like-for-like four, cat bm25cat dprcat-scratch bm25dprcat-scratch: same data, loss,
 #      schedule and steps, only the injection differs; dprcat/bm25dprcat/bm25added/cat-more/bm25dprcat-gentle are
-#      upgrades of the trained CAT and its control; cat-long is CAT trained 1,800 steps), two side by side on one
-#      thread each;
-#   4. each re-ranks DL19 and DL20; the interpolation baseline BM25 + CAT (alpha tuned on the other year).
+#      upgrades of the trained CAT and its control; cat-long and bm25dprcat-long are trained 1,800 steps), two
+#      side by side (threads from their configs);
+#   4. each re-ranks DL19 and DL20 (a *-long variant's final checkpoint too, as msmarco-<variant>-last); the
+#      interpolation baseline BM25 + CAT (alpha tuned on the other year).
 #   bash scripts/experiments/msmarco.sh [VARIANT ...]     # finished steps are skipped; training resumes
 { # one block: bash reads it whole before running it, so editing this file cannot derail a running job
 source "$(dirname "$0")/common.sh"
@@ -27,13 +28,18 @@ while [ $# -gt 0 ]; do  # two lanes of one thread each
   wait
   shift; [ $# -gt 0 ] && shift
 done
-for v in $VARIANTS; do save_training msmarco-$v; done
+TESTED=""  # NAME=MODEL: each variant's best-validation model; a *-long variant's final checkpoint too, as NAME-last
+for v in $VARIANTS; do
+  save_training msmarco-$v
+  TESTED="$TESTED $v=$(msmarco_model $v)"
+  case $v in *-long) TESTED="$TESTED $v-last=$(last_model msmarco-$v)" ;; esac
+done
 for year in dl19 dl20; do
   mkdir -p $RES/$year
-  for v in $VARIANTS; do
-    out=$RES/$year/msmarco-$v.trec.gz
+  for t in $TESTED; do
+    v=${t%%=*}; out=$RES/$year/msmarco-$v.trec.gz
     [ -f "$out" ] || timed rerank-$year-msmarco-$v $PY -m rerankinject.rerank --run "$(bundled $year bm25)" \
-      --topics $year --corpus $year --model "$(msmarco_model $v)" --depth 100 \
+      --topics $year --corpus $year --model "${t#*=}" --depth 100 \
       --source bm25=runs/msmarco-clean/run.bm25-$year.trec --source dpr=runs/msmarco-clean/run.dense-$year.trec \
       --output "$out" --tag msmarco-$v --threads "${THREADS:-2}"
   done
