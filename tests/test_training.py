@@ -116,6 +116,24 @@ def test_ensemble_teacher_is_mean_of_per_query_minmax():
     assert t.score("q", "b") == pytest.approx((0.0 + 1.0) / 2)
 
 
+def test_ensemble_teacher_weights_make_a_weighted_mean_and_bad_weights_are_refused(tmp_path):
+    """weights {x: 1, y: 3} -> 0.25 x + 0.75 y (the hybrid's interpolation weight); unknown runs, negative or all-zero
+    weights are errors naming teacher.weights (config) or the weights (teacher)."""
+    runs = {"x": {"q": {"a": 10.0, "b": 0.0, "c": 5.0}}, "y": {"q": {"a": 1.0, "b": 3.0}}}
+    t = EnsembleTeacher(runs, Normalizer("minmax-query"), {"x": 1, "y": 3})
+    assert t.score("q", "a") == pytest.approx(0.25 * 1.0 + 0.75 * 0.0)
+    assert t.score("q", "b") == pytest.approx(0.25 * 0.0 + 0.75 * 1.0)
+    assert EnsembleTeacher(runs, weights={"y": 2}).score("q", "c") == 0.0  # x weighs nothing, y lacks c
+    for bad in ({"z": 1}, {"x": -1, "y": 1}, {"x": 0, "y": 0}):
+        with pytest.raises(DataError, match="ensemble teacher weights"):
+            EnsembleTeacher(runs, weights=bad)
+    teacher = {"kind": "ensemble", "runs": {"bm25": "bm25", "tasb": "tasb"}}
+    _dl20_cfg(tmp_path, loss="listwise-kl", teacher={**teacher, "weights": {"bm25": 0.1, "tasb": 0.9}})
+    for bad in ({"dense": 1}, {"bm25": -0.1}, {"bm25": 0, "tasb": 0}, [0.1, 0.9]):
+        with pytest.raises(DataError, match="teacher.weights: expected"):
+            _dl20_cfg(tmp_path, loss="listwise-kl", teacher={**teacher, "weights": bad})
+
+
 # --- real data: teacher file, empty set, short training, resume, loading ------------------------------------
 @pytest.fixture(scope="module")
 def dl20(data_root):
@@ -237,6 +255,47 @@ def test_train_only_qrels_add_training_queries_and_leave_validation_alone(tmp_pa
         prepare(_dl20_cfg(tmp_path, sources=src, train_only_qrels=str(tmp_path / "unknown.txt")))
     with pytest.raises(DataError, match="train_only_qrels not found"):
         prepare(_dl20_cfg(tmp_path, sources=src, train_only_qrels=str(tmp_path / "missing.txt")))
+
+
+def test_val_dataset_validates_on_another_set_and_its_queries_leave_training(tmp_path, dl20):
+    """val_dataset (e.g. labelled queries with another first stage): its judged queries are the validation set,
+    re-ranked from its own candidate run with its own scores; they leave training and nothing else is split off;
+    missing or incomplete val_sources, or a val_dataset holding every training query, are errors naming the key."""
+    from rerankinject.evaluate.measures import evaluate_run
+    from rerankinject.io.runs import write_run
+    from rerankinject.scoring.model import DEFAULT_INIT_MODEL, CrossEncoderModel
+    from rerankinject.train.pipeline import _validation_set, make_recipe, prepare
+
+    ds, topics, qrels, run = dl20
+    plain = prepare(_dl20_cfg(tmp_path))
+    held = plain.train_qids[:3] + plain.val_qids[:2]  # judged queries of dl20, training and validation ones
+    folder = tmp_path / "val"
+    folder.mkdir()
+    (folder / "queries.tsv").write_text("".join(f"{q}\t{topics[q]}\n" for q in held))
+    (folder / "qrels.txt").write_text("".join(f"{q} 0 {d} {g}\n" for q in held for d, g in qrels[q].items()))
+    for name in ("first", "bm25"):  # the candidates, and the injected BM25 (here the same run)
+        write_run({q: run[q][:8] for q in held}, folder / f"{name}.trec")
+    (folder / "dataset.json").write_text(json.dumps({"topics": "queries.tsv", "qrels": "qrels.txt", "rel_level": 2,
+                                                     "corpus": str(ds.corpus_path)}))
+    val_sources = {"first": str(folder / "first.trec"), "bm25": str(folder / "bm25.trec")}
+    cfg = _dl20_cfg(tmp_path, val_dataset=str(folder), val_sources=val_sources, val_depth=8)
+    prep = prepare(cfg)
+    assert prep.val_qids == [] and set(prep.train_qids) == (set(plain.train_qids) | set(plain.val_qids)) - set(held)
+    ce = CrossEncoderModel(DEFAULT_INIT_MODEL(), recipe=make_recipe(cfg), threads=2)
+    val_set, first_stage = _validation_set(cfg, ce)
+    assert set(val_set.run) == set(held) and set(val_set.qrels) == set(held)
+    want = evaluate_run({q: run[q][:8] for q in held}, {q: qrels[q] for q in held}, 2, names=("nDCG@10",))
+    assert first_stage == pytest.approx(want["nDCG@10"])
+    assert 0 <= val_set.evaluate(ce) <= 1
+    with pytest.raises(DataError, match="val_sources: required with val_dataset"):
+        _dl20_cfg(tmp_path, val_dataset=str(folder))
+    with pytest.raises(DataError, match="val_sources: variant BM25CAT injects 'bm25'"):
+        _dl20_cfg(tmp_path, val_dataset=str(folder), val_sources={"first": str(folder / "first.trec")})
+    with pytest.raises(DataError, match="val_sources: only used with val_dataset"):
+        _dl20_cfg(tmp_path, val_sources=val_sources)
+    (folder / "queries.tsv").write_text("".join(f"{q}\t{t}\n" for q, t in topics.items()))
+    with pytest.raises(DataError, match="every training query of dl20 is a query of val_dataset"):
+        prepare(cfg)
 
 
 @pytest.fixture(scope="module")

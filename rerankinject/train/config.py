@@ -30,7 +30,7 @@ MISSING_POLICIES = (*RERANK_MISSING_POLICIES, "index", "drop")
 query's minimum score in that source's run, 0) plus ``index`` (the exact score from the source's index: a Lucene
 index gives BM25, a dense index the encoder's inner product) and ``drop`` (drop the training pair)."""
 
-_TEACHER_KEYS = {"kind", "path", "runs", "normalizer", "model", "batch_size"}
+_TEACHER_KEYS = {"kind", "path", "runs", "normalizer", "weights", "model", "batch_size"}
 _BM25ADDED_KEYS = {"source", "teacher_weight", "bm25_weight", "bm25_scale", "denominator"}
 
 
@@ -65,7 +65,14 @@ class TrainConfig:
         missing_score: one of MISSING_POLICIES, or ``{source: policy}``.
         val_queries: validation queries split off by query: a count (int) or a fraction (< 1).
         val_depth: validation re-ranks the candidate run's top ``val_depth``.
-        teacher: ``{kind: none|hofstatter|ensemble|cross-encoder, path, runs, normalizer, model, batch_size}``.
+        val_dataset, val_sources: validate on ANOTHER data set instead of a split of ``dataset``: its judged
+            queries that its candidate run covers (``candidates`` when ``val_sources`` has it, else its first source),
+            re-ranked at ``val_depth`` with the scores of ``val_sources`` (same form as ``sources``; the variant's
+            injected sources are required). Its queries leave ``dataset``'s training queries (``val_queries`` is
+            then unused; a ``train_file``'s pairs are used as they are), e.g. a non-saturated set of labelled queries
+            with another first stage (scripts/build_msmarco_devval.py).
+        teacher: ``{kind: none|hofstatter|ensemble|cross-encoder, path, runs, normalizer, weights, model,
+            batch_size}``; an ensemble's ``weights`` (``{run: weight}``, default equal) make its score a weighted mean.
         loss: bce, pairwise, listwise (localized contrastive estimation over 1 positive + negatives_per_positive
             negatives; no teacher), margin-mse, mse, bm25added or listwise-kl (teacher).
         bm25added: ``{source, teacher_weight, bm25_weight, bm25_scale, denominator}`` of the bm25added label.
@@ -130,6 +137,8 @@ class TrainConfig:
     missing_score: Any = "error"
     val_queries: float = 0.1
     val_depth: int = 30
+    val_dataset: str | None = None
+    val_sources: dict[str, Any] = field(default_factory=dict)
     teacher: dict[str, Any] = field(default_factory=lambda: {"kind": "none"})
     loss: str = "bce"
     bm25added: dict[str, Any] = field(default_factory=dict)
@@ -197,13 +206,18 @@ class TrainConfig:
             raise bad("dataset", "required (a data set name such as dl20 or scifact-train)")
         if self.dataset and (not self.sources or not isinstance(self.sources, Mapping)):
             raise bad("sources", "required: a mapping {source name: run file or bundled run name}")
-        for name, spec in self.sources.items():
-            if isinstance(spec, Mapping):
-                unknown = set(spec) - {"run", "index"}
-                if unknown or "run" not in spec:
-                    raise bad(f"sources.{name}", f"expected {{run: ..., index: ...}}, got keys {sorted(spec)}")
-            elif not isinstance(spec, str):
-                raise bad(f"sources.{name}", f"expected a run file or name, got {spec!r}")
+        if self.val_dataset and (not self.val_sources or not isinstance(self.val_sources, Mapping)):
+            raise bad("val_sources", "required with val_dataset: a mapping {source name: run file or bundled run}")
+        if self.val_sources and not self.val_dataset:
+            raise bad("val_sources", "only used with val_dataset")
+        for key in ("sources", "val_sources"):
+            for name, spec in getattr(self, key).items():
+                if isinstance(spec, Mapping):
+                    unknown = set(spec) - {"run", "index"}
+                    if unknown or "run" not in spec:
+                        raise bad(f"{key}.{name}", f"expected {{run: ..., index: ...}}, got keys {sorted(spec)}")
+                elif not isinstance(spec, str):
+                    raise bad(f"{key}.{name}", f"expected a run file or name, got {spec!r}")
         if self.candidates is not None and self.candidates not in self.sources:
             raise bad("candidates", f"{self.candidates!r} is not among sources ({', '.join(self.sources)})")
         if self.variant.upper() not in VARIANTS:
@@ -212,11 +226,14 @@ class TrainConfig:
         for s in VARIANTS[self.variant] if self.dataset else ():
             if s not in self.sources:
                 raise bad("sources", f"variant {self.variant} injects {s!r} but sources has no {s!r} run")
+        for s in VARIANTS[self.variant] if self.val_dataset else ():
+            if s not in self.val_sources:
+                raise bad("val_sources", f"variant {self.variant} injects {s!r} but val_sources has no {s!r} run")
         policies = self.missing_score if isinstance(self.missing_score, Mapping) else {"*": self.missing_score}
         for s, pol in policies.items():
             if pol not in MISSING_POLICIES:
                 raise bad("missing_score", f"{pol!r} for {s} (expected one of {', '.join(MISSING_POLICIES)})")
-            if s != "*" and s not in self.sources:
+            if s != "*" and s not in self.sources and s not in self.val_sources:
                 raise bad("missing_score", f"source {s!r} is not among sources ({', '.join(self.sources)})")
         unknown = set(self.teacher) - _TEACHER_KEYS
         if unknown:
@@ -258,6 +275,14 @@ class TrainConfig:
                 Normalizer(self.teacher.get("normalizer", "minmax-query"))
             except ValueError as e:
                 raise bad("teacher.normalizer", f"{e} (a per-query kind: {', '.join(PER_QUERY_KINDS)})") from None
+            weights = self.teacher.get("weights")
+            if weights is not None:
+                runs = self.teacher.get("runs") or {}
+                if (not isinstance(weights, Mapping) or set(weights) - set(runs)
+                        or not all(isinstance(w, int | float) and w >= 0 for w in weights.values())
+                        or not sum(weights.values()) > 0):
+                    raise bad("teacher.weights", f"expected {{run: weight >= 0}} over the teacher's runs "
+                                                 f"({', '.join(runs)}), not all 0; got {weights!r}")
         if not isinstance(self.bounds, Mapping):
             raise bad("bounds", f"expected a mapping {{source: [low, high]}}, got {self.bounds!r}")
         injected = VARIANTS[self.variant]
@@ -318,7 +343,8 @@ class TrainConfig:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 SCALAR_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)
-                 if f.name not in ("sources", "bounds", "teacher", "bm25added", "test_sources", "missing_score")}
+                 if f.name not in ("sources", "bounds", "teacher", "bm25added", "test_sources", "val_sources",
+                                "missing_score")}
 """Fields settable by a command-line flag (nested mappings are set in the config file)."""
 
 
@@ -365,7 +391,7 @@ def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | N
         raise DataError(f"{where}: {e}") from None
     if cfg.teacher is None:
         cfg.teacher = {"kind": "none"}
-    for key in ("bounds", "bm25added", "test_sources"):
+    for key in ("bounds", "bm25added", "test_sources", "val_sources"):
         if getattr(cfg, key) is None:
             setattr(cfg, key, {})
     try:

@@ -21,7 +21,7 @@ from ..injection.normalize import Normalizer
 from ..injection.recipe import VARIANTS, InjectionRecipe, recipe_for_variant
 from ..io.files import atomic_write, require_file
 from ..io.formats import Document, read_collection, read_qrels
-from ..io.runs import RunRecord, read_run, write_run
+from ..io.runs import RunRecord, query_sort_key, read_run, write_run
 from .config import TrainConfig
 from .data import Pair, ScoreTable, attach_scores, resolve_run_path, sample_pairs, split_queries
 from .examples import GroupDataset, TokenCache, examples_from_pairs, render_pairs
@@ -69,7 +69,7 @@ def _teacher_pairs(cfg: TrainConfig, pairs: list[Pair], p: Prepared) -> list[Pai
         for name, value in t["runs"].items():
             path = resolve_run_path(str(value), ds)
             runs[name] = {q: {r.doc_id: r.score for r in recs} for q, recs in read_run(path).items()}
-        teacher = EnsembleTeacher(runs, Normalizer(t.get("normalizer", "minmax-query")))
+        teacher = EnsembleTeacher(runs, Normalizer(t.get("normalizer", "minmax-query")), t.get("weights"))
         kept = [pr for pr in pairs if teacher.covers(pr.qid)]
         return apply_teacher(kept, teacher.score)
     if kind == "cross-encoder":
@@ -93,6 +93,15 @@ def _split(cfg: TrainConfig, queries: dict[str, str], qrels: dict[str, dict[str,
     if len(covered) < len(judged):
         logger.info("%d of %d judged queries are in the %r run; the others are left out", len(covered), len(judged),
                     candidates)
+    if cfg.val_dataset:  # validation on another data set: its queries leave training, nothing is split off
+        held = load_dataset(cfg.val_dataset, cfg.data_root).topics()
+        train = sorted((q for q in covered if q not in held), key=query_sort_key)
+        logger.info("val_dataset %s: %d of the %d training queries are its queries and leave training",
+                    cfg.val_dataset, len(covered) - len(train), len(covered))
+        if not train:
+            raise DataError(f"training set is empty after filtering: every training query of {cfg.dataset} is a "
+                            f"query of val_dataset {cfg.val_dataset}")
+        return train, []
     return split_queries(covered, cfg.val_queries, cfg.seed)
 
 
@@ -224,9 +233,12 @@ def train_from_config(cfg: TrainConfig) -> dict[str, Any]:
             raise DataError(f"loss {cfg.loss} distils a teacher but {cfg.train_file} has no teacher scores "
                             f"(prepare it from a teacher file: --teacher)")
         return train_model(cfg, ce, dataset, val_set, baseline, new_head=new_head)
-    val_set = _rerank_set(cfg, ce, prep.val_qids, prep.queries, prep.table, prep.candidates, cfg.val_depth,
-                          prep.corpus, prep.qrels, prep.rel_level)
-    baseline = _first_stage_score(prep.table, prep.candidates, prep.val_qids, val_set, prep.rel_level)
+    if cfg.val_dataset:
+        val_set, baseline = _validation_set(cfg, ce)
+    else:
+        val_set = _rerank_set(cfg, ce, prep.val_qids, prep.queries, prep.table, prep.candidates, cfg.val_depth,
+                              prep.corpus, prep.qrels, prep.rel_level)
+        baseline = _first_stage_score(prep.table, prep.candidates, prep.val_qids, val_set, prep.rel_level)
     dataset = build_dataset(cfg, ce, prep.pairs, prep.queries, prep.corpus, prep.table, prep.candidates)
     return train_model(cfg, ce, dataset, val_set, baseline, new_head=new_head)
 
@@ -248,18 +260,39 @@ def _first_stage_score(table: ScoreTable, candidates: str, val_qids: list[str], 
     return baseline
 
 
+def _validation_data(cfg: TrainConfig) -> tuple[Dataset, dict[str, str], dict[str, dict[str, int]], ScoreTable,
+                                                  dict[str, Any], list[str]]:
+    """The validation queries: ``val_dataset``'s judged ones, or the ``val_queries`` split of ``dataset``.
+
+    Returns the data set, its topics, its qrels of the validation queries, the score table, the sources read and
+    the validation query ids.
+    """
+    name, sources = (cfg.val_dataset, cfg.val_sources) if cfg.val_dataset else (cfg.dataset, cfg.sources)
+    ds = load_dataset(name, cfg.data_root)
+    queries, qrels = ds.topics(), ds.qrels()
+    table = ScoreTable.from_config(sources, ds, cfg.missing_score, queries)
+    threshold = cfg.rel_threshold if cfg.rel_threshold is not None else ds.rel_level
+    if cfg.val_dataset:
+        candidates = cfg.candidates if cfg.candidates in sources else next(iter(sources))
+        val_qids = [q for q in queries if q in table.runs[candidates]
+                    and any(g >= threshold for g in qrels.get(q, {}).values())]
+        if not val_qids:
+            raise DataError(f"val_dataset {name}: no judged query (grade >= {threshold}) is in its {candidates!r} "
+                            f"run")
+    else:
+        candidates = cfg.candidates or next(iter(sources))
+        _, val_qids = _split(cfg, queries, qrels, table, candidates, threshold)
+    return ds, queries, {q: qrels[q] for q in val_qids if q in qrels}, table, sources, val_qids
+
+
 def _validation_set(cfg: TrainConfig, ce: Any) -> tuple[RerankSet | None, float | None]:
-    """The validation queries of ``dataset`` for a ``train_file`` run (its ``val_queries`` split); None without."""
-    if not cfg.dataset:
+    """The validation set read from disk: ``val_dataset``, or a ``train_file`` run's ``dataset`` split (or None)."""
+    if not cfg.dataset and not cfg.val_dataset:
         logger.info("no dataset: training on %s without validation (the last model is the result)",
                     cfg.train_file)
         return None, None
-    ds = load_dataset(cfg.dataset, cfg.data_root)
-    queries, qrels = ds.topics(), ds.qrels()
-    table = ScoreTable.from_config(cfg.sources, ds, cfg.missing_score, queries)
-    candidates = cfg.candidates or next(iter(cfg.sources))
-    threshold = cfg.rel_threshold if cfg.rel_threshold is not None else ds.rel_level
-    _, val_qids = _split(cfg, queries, qrels, table, candidates, threshold)
+    ds, queries, qrels, table, sources, val_qids = _validation_data(cfg)
+    candidates = cfg.candidates if cfg.candidates in sources else next(iter(sources))
     corpus = read_collection(ds.corpus_path)
     val_set = _rerank_set(cfg, ce, val_qids, queries, table, candidates, cfg.val_depth, corpus, qrels, ds.rel_level)
     return val_set, _first_stage_score(table, candidates, val_qids, val_set, ds.rel_level)
@@ -283,21 +316,16 @@ def evaluate_test(cfg: TrainConfig, model_dir: str | Path | None = None) -> dict
 
 
 def rerank_validation(cfg: TrainConfig, model_dir: str | Path | None = None) -> dict[str, Any]:
-    """Re-rank the validation queries (the split held out from training) with the best model, at ``test_depth``.
+    """Re-rank the validation queries (held out from training) with the best model, at ``test_depth``.
 
-    The same split as training (``val_queries``, ``seed``) of ``dataset``'s ``sources``. The run, written to
+    The validation queries of training: ``val_dataset``'s with ``val_sources``, else the same split
+    (``val_queries``, ``seed``) of ``dataset``'s ``sources``. The run, written to
     ``output_dir/validation.<dataset>.trec``, is for tuning things on data the model did not train on, e.g. the
     weight of the interpolation baseline (``python -m rerankinject.interpolate --tune-ce``).
     """
-    ds = load_dataset(cfg.dataset, cfg.data_root)
-    queries, qrels = ds.topics(), ds.qrels()
-    table = ScoreTable.from_config(cfg.sources, ds, cfg.missing_score, queries)
-    candidates = cfg.candidates or next(iter(cfg.sources))
-    threshold = cfg.rel_threshold if cfg.rel_threshold is not None else ds.rel_level
-    _, val_qids = _split(cfg, queries, qrels, table, candidates, threshold)
-    val_qrels = {q: qrels[q] for q in val_qids if q in qrels}  # evaluate the validation queries only
-    return _rerank_with_best(cfg, cfg.dataset, ds, queries, val_qrels, table, cfg.sources, val_qids, model_dir,
-                             "validation")
+    ds, queries, val_qrels, table, sources, val_qids = _validation_data(cfg)
+    return _rerank_with_best(cfg, cfg.val_dataset or cfg.dataset, ds, queries, val_qrels, table, sources, val_qids,
+                             model_dir, "validation")
 
 
 def _rerank_with_best(cfg: TrainConfig, dataset: str, ds: Dataset, queries: dict[str, str],

@@ -71,18 +71,28 @@ def read_hofstatter_teacher(path: str | os.PathLike, queries: Mapping[str, str] 
 
 
 class EnsembleTeacher:
-    """Mean of per-query normalised scores of several runs.
+    """Mean (or weighted mean) of per-query normalised scores of several runs.
 
     Args:
         runs: ``{name: {qid: {doc: raw score}}}``.
         normalizer: normaliser applied per run and query (default per-query min-max).
+        weights: ``{name: weight}`` (>= 0, not all 0; a run without a weight gets 0): the weighted mean, e.g. the
+            hybrid's interpolation weight tuned on validation queries; None: the plain mean.
     """
 
     def __init__(self, runs: Mapping[str, Mapping[str, Mapping[str, float]]],
-                 normalizer: Normalizer | None = None):
+                 normalizer: Normalizer | None = None, weights: Mapping[str, float] | None = None):
         if not runs:
             raise DataError("an ensemble teacher needs at least one run")
         self.names = list(runs)
+        self.weights: dict[str, float] | None = None  # None: the plain mean
+        if weights is not None:
+            unknown = set(weights) - set(self.names)
+            if unknown or any(not float(w) >= 0 for w in weights.values()) or not sum(map(float, weights.values())) > 0:
+                raise DataError(f"ensemble teacher weights {dict(weights)}: expected weights >= 0, not all 0, for "
+                                f"the runs {self.names}")
+            total = sum(float(w) for w in weights.values())
+            self.weights = {n: float(weights.get(n, 0.0)) / total for n in self.names}
         norm = normalizer or Normalizer("minmax-query")
         self._norm: dict[str, dict[str, dict[str, float]]] = {}
         for name, run in runs.items():
@@ -93,8 +103,11 @@ class EnsembleTeacher:
             self._norm[name] = by_q
 
     def score(self, qid: str, doc: str) -> float:
-        """The teacher score of one (query, doc): mean over runs, 0 for a run that did not retrieve it."""
-        return statistics.fmean(self._norm[n].get(qid, {}).get(doc, 0.0) for n in self.names)
+        """The teacher score of one (query, doc): (weighted) mean over runs, 0 for a run that did not retrieve it."""
+        scores = (self._norm[n].get(qid, {}).get(doc, 0.0) for n in self.names)
+        if self.weights is None:
+            return statistics.fmean(scores)
+        return sum(w * x for w, x in zip(self.weights.values(), scores, strict=True))
 
     def covers(self, qid: str) -> bool:
         """Whether any run has results for the query."""
