@@ -25,6 +25,14 @@ positive was dropped (titled, no pool passage): their candidates are mined the s
 labels the teacher's (the hybrid's) top 1 of each, for the trainer's ``train_only_qrels``. ``qrels.txt``, the split
 and every labelled query's candidates and scores are those of the plain build; the extra queries follow them in
 ``queries.tsv`` and carry no judgment, so they train (distillation) but never validate.
+
+``--length-match`` (with another ``--out``, e.g. runs/msmarco-clean-lm) removes the LENGTH shortcut left after the
+title one: over the small pool, BM25 and the bi-encoder retrieve negatives longer than the positives (median 54 vs
+48-50 words; the surface probe's length features alone separate them at AUC 0.59, on the real dev-small BM25 top 20
+at 0.49). Each negative candidate is kept with a probability proportional to (share of positives) / (share of
+negatives) of its length bin, scaled so the most under-represented bin keeps all (seeded), so the kept negatives
+have the positives' length distribution; the scores of the kept candidates are unchanged (the hybrid's per-query
+min-max is recomputed over them).
 """
 
 from __future__ import annotations
@@ -73,18 +81,68 @@ def clean_positives(pool_text: dict[str, str], records: list[dict]) -> tuple[dic
     return out, counts
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+LENGTH_BINS = (20, 30, 40, 50, 60, 70, 80, 100, 130)
+"""Upper word-count edges of the length bins of ``--length-match`` (the last bin is open)."""
+
+
+def length_match(cands: dict[str, list[str]], qrels: dict[str, dict[str, int]], texts: dict[str, str],
+                 seed: int) -> tuple[dict[str, list[str]], list[float]]:
+    """Drop negative candidates at random so that the kept ones have the positives' length distribution.
+
+    Returns the kept candidates (positives all kept, order unchanged) and each bin's keep probability.
+    """
+    def length_bin(d: str) -> int:
+        n = len(texts[d].split())
+        return next((i for i, edge in enumerate(LENGTH_BINS) if n < edge), len(LENGTH_BINS))
+
+    pos, neg = [0] * (len(LENGTH_BINS) + 1), [0] * (len(LENGTH_BINS) + 1)
+    for q, docs in cands.items():
+        for d in docs:
+            (pos if qrels.get(q, {}).get(d, 0) >= 1 else neg)[length_bin(d)] += 1
+    ratio = [(p / sum(pos)) / (n / sum(neg)) if n else 0.0 for p, n in zip(pos, neg, strict=True)]
+    keep = [r / max(ratio) for r in ratio]
+    rng = random.Random(f"length-match:{seed}")
+    kept = {q: [d for d in docs if qrels.get(q, {}).get(d, 0) >= 1 or rng.random() < keep[length_bin(d)]]
+            for q, docs in cands.items()}
+    return kept, keep
+
+
+def pool_parser(description: str, out: str) -> argparse.ArgumentParser:
+    """The options of the scripts that build on the pool: --pool, --dense-index, --out, --seed, --data-root."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--pool", default=str(ROOT / "runs" / "msmarco-train"), help="output of prepare_msmarco.py")
     p.add_argument("--dense-index", default=None, help="the pool's dense index (default: POOL/dense)")
-    p.add_argument("--out", default=str(ROOT / "runs" / "msmarco-clean"))
+    p.add_argument("--out", default=str(ROOT / "runs" / out))
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--data-root")
+    return p
+
+
+def write_local_set(out: Path, texts: dict[str, str], queries: dict[str, str],
+                    qrels: dict[str, dict[str, int]]) -> None:
+    """``collection.tsv``, ``queries.tsv`` and ``qrels.txt`` of a local data set folder, in the mappings' order."""
+    with atomic_write(out / "collection.tsv") as fh:
+        for d, text in texts.items():
+            fh.write(f"{d}\t{text}\n")
+    with atomic_write(out / "queries.tsv") as fh:
+        for q, text in queries.items():
+            fh.write(f"{q}\t{text}\n")
+    with atomic_write(out / "qrels.txt") as fh:
+        for q, by_doc in qrels.items():
+            for d, g in by_doc.items():
+                fh.write(f"{q} 0 {d} {g}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = pool_parser(__doc__.split("\n")[0], "msmarco-clean")
     p.add_argument("--depth", type=int, default=30, help="negatives mined from each retriever's top DEPTH")
     p.add_argument("--val-queries", type=int, default=200)
-    p.add_argument("--seed", type=int, default=42)
     p.add_argument("--pseudo-label", action="store_true",
                    help="also mine the queries without a title-free positive; label their hybrid top 1 in "
                         "qrels.pseudo.txt (training-only)")
-    p.add_argument("--data-root")
+    p.add_argument("--length-match", action="store_true",
+                   help="drop negatives at random so their length distribution is the positives' (write to "
+                        "another --out, e.g. runs/msmarco-clean-lm)")
     args = p.parse_args(argv)
     if args.depth < 1 or args.val_queries < 1:
         p.error("--depth and --val-queries must be >= 1")
@@ -130,20 +188,18 @@ def main(argv: list[str] | None = None) -> int:
             negs = [r.doc_id for r in run_b.get(q, []) if r.doc_id in keep][: args.depth]
             negs += [r.doc_id for r in run_d.get(q, []) if r.doc_id in keep][: args.depth]
             cands[q] = list(dict.fromkeys([*pos, *(d for d in negs if qrels.get(q, {}).get(d, 0) < 1)]))
+        if args.length_match:
+            before = sum(len(c) for c in cands.values())
+            cands, keep_prob = length_match(cands, qrels, texts, args.seed)
+            logger.info("length match: keep probability per bin (< %s words, more) %s: %d of %d candidates kept",
+                        ", ".join(map(str, LENGTH_BINS)), " ".join(f"{k:.2f}" for k in keep_prob),
+                        sum(len(c) for c in cands.values()), before)
         cand_run = {q: [RunRecord(q, d, 0.0) for d in ds] for q, ds in cands.items()}
         exact_b = bm25.rescore_run(cand_run, topics, progress=True)
         exact_d = dense.rescore_run(cand_run, topics, progress=True)
         hybrid = fuse_runs(exact_b, exact_d, fusion="interpolate", alpha=0.5, normalization="minmax-query")
-        with atomic_write(out / "collection.tsv") as fh:
-            for d in sorted(keep):
-                fh.write(f"{d}\t{texts[d]}\n")
-        with atomic_write(out / "queries.tsv") as fh:
-            for q in mined:
-                fh.write(f"{q}\t{queries[q]}\n")
-        with atomic_write(out / "qrels.txt") as fh:
-            for q in judged:
-                for d, g in qrels[q].items():
-                    fh.write(f"{q} 0 {d} {g}\n")
+        write_local_set(out, {d: texts[d] for d in sorted(keep)}, {q: queries[q] for q in mined},
+                        {q: qrels[q] for q in judged})
         if extra:  # the teacher's (the hybrid's) top 1: a training-only pseudo-label
             with atomic_write(out / "qrels.pseudo.txt") as fh:
                 for q in extra:
@@ -165,8 +221,9 @@ def main(argv: list[str] | None = None) -> int:
                       tag="bm25-pool")
             write_run(dense.rescore_run(first, ds.topics(), progress=False), out / f"run.dense-{name}.trec",
                       tag="minilm-pool")
-        spec = {"name": "msmarco-clean", "description": "MS MARCO dev-small training text without title "
-                "shortcut; BM25 + MiniLM hard negatives; exact scores", "topics": "queries.tsv",
+        spec = {"name": out.name, "description": "MS MARCO dev-small training text without title shortcut; BM25 + "
+                "MiniLM hard negatives" + (" (length-matched)" if args.length_match else "") + "; exact scores",
+                "topics": "queries.tsv",
                 "qrels": "qrels.txt", "corpus": "collection.tsv", "rel_level": 1,
                 "runs": {"bm25": "run.bm25.trec", "dense": "run.dense.trec", "hybrid": "run.hybrid.trec"}}
         with atomic_write(out / "dataset.json") as fh:

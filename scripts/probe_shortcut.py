@@ -7,8 +7,12 @@ relevant documents and negatives the candidate run's other documents (top ``--de
 query-free surface features of the passage text (length in words and characters, capitalised first word, share of
 capitalised words in the first 8, URL, non-ASCII characters, digits, final punctuation, a colon or dash in the first
 10 words, first words repeated later as a title's are) is fitted on half of the queries and scored on the
-other half: the AUC of positives vs negatives. 0.5 = no shortcut. Prints one line per data set (and writes JSON
-with --json).
+other half: the AUC of positives vs negatives. 0.5 = no shortcut. The same probe on two feature groups says what
+separates: the TITLE features alone (capitalised head, colon or dash in the head, repeated head) and the LENGTH
+features alone (words, characters, mean word length). Positives are judged at the data set's relevance level.
+Probing a TEST-like set as well (the dev-small BM25 top 20 of runs/msmarco-devval, ``dl19``/``dl20`` with ``--run
+bm25``) gives the surface signal that real MS MARCO data carry, against which a training set's residual is read.
+Prints one line per data set (and writes JSON with --json).
 """
 
 from __future__ import annotations
@@ -49,6 +53,10 @@ def features(text: str) -> list[float]:
         sum(len(w) for w in words) / n,
         _repeated_head(words),
     ]
+
+
+# indices into features(): what a title prefix changes, and how long a passage is
+GROUPS = {"title": [2, 3, 8, 10], "length": [0, 1, 9]}
 
 
 def _repeated_head(words: list[str]) -> float:
@@ -93,26 +101,38 @@ def probe(folder: str, run_name: str, depth: int, seed: int) -> dict:
     qrels = ds.qrels()
     corpus = read_collection(ds.corpus_path)
     run = read_run(ds.run_path(run_name))
-    qids = sorted(q for q in run if any(g >= 1 for g in qrels.get(q, {}).values()))
+    level = ds.rel_level
+    qids = sorted(q for q in run if any(g >= level for g in qrels.get(q, {}).values()))
     random.Random(seed).shuffle(qids)
     halves = qids[: len(qids) // 2], qids[len(qids) // 2:]
     data = []
     for part in halves:
         x, y = [], []
         for q in part:
-            rel = {d for d, g in qrels[q].items() if g >= 1 and d in corpus}
-            negs = [r.doc_id for r in run[q][:depth] if r.doc_id not in rel and qrels[q].get(r.doc_id, 0) < 1]
+            rel = {d for d, g in qrels[q].items() if g >= level and d in corpus}
+            negs = [r.doc_id for r in run[q][:depth] if r.doc_id not in rel and qrels[q].get(r.doc_id, 0) < level]
             for d, label in [*((d, 1) for d in rel), *((d, 0) for d in negs)]:
                 x.append(features(corpus[d].text))
                 y.append(label)
         data.append((np.array(x, dtype=float), np.array(y, dtype=float)))
     (x_tr, y_tr), (x_te, y_te) = data
+    held, train = _fit_auc(x_tr, y_tr, x_te, y_te)
+    out = {"folder": folder, "queries": len(qids), "test_positives": int(y_te.sum()),
+           "test_negatives": int((1 - y_te).sum()), "auc_heldout": held, "auc_train": train}
+    for name, cols in GROUPS.items():
+        out[f"auc_heldout_{name}"] = _fit_auc(x_tr[:, cols], y_tr, x_te[:, cols], y_te)[0]
+    return out
+
+
+def _fit_auc(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray) -> tuple[float, float]:
+    """(held-out AUC, training AUC) of the logistic regression fitted on the standardised training features."""
     mu, sd = x_tr.mean(0), x_tr.std(0) + 1e-9
     w = fit_logistic((x_tr - mu) / sd, y_tr)
-    score = np.hstack([(x_te - mu) / sd, np.ones((len(x_te), 1))]) @ w
-    return {"folder": folder, "queries": len(qids), "test_positives": int(y_te.sum()),
-            "test_negatives": int((1 - y_te).sum()), "auc_heldout": round(auc(score, y_te), 4),
-            "auc_train": round(auc(np.hstack([(x_tr - mu) / sd, np.ones((len(x_tr), 1))]) @ w, y_tr), 4)}
+
+    def score(x: np.ndarray) -> np.ndarray:
+        return np.hstack([(x - mu) / sd, np.ones((len(x), 1))]) @ w
+
+    return round(auc(score(x_te), y_te), 4), round(auc(score(x_tr), y_tr), 4)
 
 
 def probe_model(folder: str, run_name: str, depth: int, seed: int, model: str, max_pairs: int = 3000) -> dict:
@@ -124,12 +144,13 @@ def probe_model(folder: str, run_name: str, depth: int, seed: int, model: str, m
 
     ds = load_dataset(folder)
     qrels, corpus, run = ds.qrels(), read_collection(ds.corpus_path), read_run(ds.run_path(run_name))
-    qids = sorted(q for q in run if any(g >= 1 for g in qrels.get(q, {}).values()))
+    level = ds.rel_level
+    qids = sorted(q for q in run if any(g >= level for g in qrels.get(q, {}).values()))
     random.Random(seed).shuffle(qids)
     texts, labels = [], []
     for q in qids[len(qids) // 2:]:
-        rel = {d for d, g in qrels[q].items() if g >= 1 and d in corpus}
-        negs = [r.doc_id for r in run[q][:depth] if r.doc_id not in rel and qrels[q].get(r.doc_id, 0) < 1][:5]
+        rel = {d for d, g in qrels[q].items() if g >= level and d in corpus}
+        negs = [r.doc_id for r in run[q][:depth] if r.doc_id not in rel and qrels[q].get(r.doc_id, 0) < level][:5]
         for d, label in [*((d, 1) for d in rel), *((d, 0) for d in negs)]:
             texts.append(corpus[d].text)
             labels.append(label)
@@ -144,7 +165,7 @@ def probe_model(folder: str, run_name: str, depth: int, seed: int, model: str, m
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("folders", nargs="+", help="local data set folders (dataset.json)")
+    p.add_argument("folders", nargs="+", help="data sets: local folders (dataset.json) or names (dl19, dl20)")
     p.add_argument("--run", default=None, help="candidate run name (default: hybrid if the folder has it, else bm25)")
     p.add_argument("--depth", type=int, default=30)
     p.add_argument("--seed", type=int, default=13)
@@ -154,12 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     results = []
     for f in args.folders:
-        spec = json.loads((Path(f) / "dataset.json").read_text())
-        name = args.run or ("hybrid" if "hybrid" in spec.get("runs", {}) else "bm25")
+        runs = load_dataset(f).spec.runs or {}
+        name = args.run or next((r for r in ("hybrid", "bm25-full") if r in runs), "bm25")
         r = probe(f, name, args.depth, args.seed)
         results.append(r)
         sys.stdout.write(f"{f}\truns={name}\tqueries={r['queries']}\tAUC held-out={r['auc_heldout']:.3f}\t"
-                         f"(train {r['auc_train']:.3f}; {r['test_positives']} pos / {r['test_negatives']} neg)\n")
+                         f"(train {r['auc_train']:.3f}; {r['test_positives']} pos / {r['test_negatives']} neg)\t"
+                         f"title feat. {r['auc_heldout_title']:.3f}\tlength feat. {r['auc_heldout_length']:.3f}\n")
         for m in args.model:
             r = probe_model(f, name, args.depth, args.seed, m)
             results.append(r)
