@@ -36,6 +36,11 @@ sys.exit(0 if d['stopped_early'] or (d['evaluations'] and d['evaluations'][-1]['
 }
 # msmarco_model VARIANT -> the tested MS MARCO-style model folder
 msmarco_model() { echo runs/train/msmarco-$1/best; }
+# best_is_last MODEL -> true when runs/train/MODEL's best validation was at its last validated step
+best_is_last() {
+  $PY -c "import json, sys; d = json.load(open('runs/train/$1/validation_curve.json'))
+sys.exit(0 if d['best_step'] == max(e['step'] for e in d['evaluations']) else 1)"
+}
 # last_model MODEL -> runs/train/MODEL/last: the newest checkpoint's weights with best/'s config, tokenizer and
 # injection recipe (a checkpoint holds weights and trainer state only), made once
 last_model() {

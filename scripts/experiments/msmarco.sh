@@ -5,10 +5,13 @@
 #      training document, and the DL candidates scored EXACTLY by the same two indexes (runs/msmarco-clean);
 #   3. the variants (default: the like-for-like four, cat bm25cat dprcat-scratch bm25dprcat-scratch: same data, loss,
 #      schedule and steps, only the injection differs; dprcat/bm25dprcat/bm25added/cat-more/bm25dprcat-gentle are
-#      upgrades of the trained CAT and its control; cat-long and bm25dprcat-long are trained 1,800 steps), two
-#      side by side (threads from their configs);
-#   4. each re-ranks DL19 and DL20 (a *-long variant's final checkpoint too, as msmarco-<variant>-last); the
-#      interpolation baseline BM25 + CAT (alpha tuned on the other year).
+#      upgrades of the trained CAT and its control; cat-long and bm25dprcat-long are trained 1,800 steps; cat-devval
+#      and bm25dprcat-devval validate on runs/msmarco-devval, the non-saturated set of scripts/build_msmarco_devval.py;
+#      cat-lm as cat-devval on the length-matched set runs/msmarco-clean-lm), two side by side (threads from configs);
+#   4. each re-ranks DL19 and DL20 (a *-long, *-devval or *-lm variant's final checkpoint too, as
+#      msmarco-<variant>-last); the interpolation baseline BM25 + CAT (alpha tuned on the other year); the teachers'
+#      own rankings of the DL candidates (BM25 weight 0.5, and tuned on runs/msmarco-devval: cat-tuned's teacher).
+#   The surface-shortcut probe of the training sets (and of the test-like sets) -> docs/results/probe_shortcut.json.
 #   bash scripts/experiments/msmarco.sh [VARIANT ...]     # finished steps are skipped; training resumes
 { # one block: bash reads it whole before running it, so editing this file cannot derail a running job
 source "$(dirname "$0")/common.sh"
@@ -17,7 +20,11 @@ VARIANTS=${*:-cat bm25cat dprcat-scratch bm25dprcat-scratch}
 [ -f runs/msmarco-train/dense/index ] || timed msmarco-pool-dense $PY -m rerankinject.index dense \
   --collection runs/msmarco-train/collection.tsv --index runs/msmarco-train/dense --normalize --batch-size 64
 [ -f runs/msmarco-clean/dataset.json ] || timed msmarco-clean $PY scripts/build_msmarco_clean.py
-$PY scripts/probe_shortcut.py runs/msmarco-train runs/msmarco-clean --json runs/msmarco-clean/probe.json
+[ -f runs/msmarco-clean-lm/dataset.json ] || timed msmarco-clean-lm $PY scripts/build_msmarco_clean.py \
+  --out runs/msmarco-clean-lm --length-match
+[ -f runs/msmarco-devval/dataset.json ] || timed msmarco-devval $PY scripts/build_msmarco_devval.py
+[ -f $RES/probe_shortcut.json ] || $PY scripts/probe_shortcut.py runs/msmarco-train runs/msmarco-clean \
+  runs/msmarco-clean-lm runs/msmarco-devval dl19 dl20 --json $RES/probe_shortcut.json
 set -- $VARIANTS
 while [ $# -gt 0 ]; do  # two lanes of one thread each
   for v in "$1" "${2:-}"; do
@@ -28,11 +35,13 @@ while [ $# -gt 0 ]; do  # two lanes of one thread each
   wait
   shift; [ $# -gt 0 ] && shift
 done
-TESTED=""  # NAME=MODEL: each variant's best-validation model; a *-long variant's final checkpoint too, as NAME-last
+TESTED=""  # NAME=MODEL: each variant's best-validation model; a *-long/-devval/-lm/-tuned variant's last checkpoint as
+# NAME-last unless the best one is the last
 for v in $VARIANTS; do
   save_training msmarco-$v
   TESTED="$TESTED $v=$(msmarco_model $v)"
-  case $v in *-long) TESTED="$TESTED $v-last=$(last_model msmarco-$v)" ;; esac
+  case $v in *-long|*-devval|*-lm|*-tuned) best_is_last msmarco-$v || TESTED="$TESTED $v-last=$(last_model msmarco-$v)" ;;
+  esac
 done
 for year in dl19 dl20; do
   mkdir -p $RES/$year
@@ -49,6 +58,16 @@ for pair in dl19:dl20 dl20:dl19; do
   out=$RES/$test/msmarco-interp.trec.gz
   [ -f "$out" ] || $PY -m rerankinject.interpolate --first "$(bundled $test bm25)" --ce $RES/$test/msmarco-cat.trec.gz \
     --tune-first "$(bundled $tune bm25)" --tune-ce $RES/$tune/msmarco-cat.trec.gz --tune-qrels $tune --output "$out"
+done
+for year in dl19 dl20; do  # the teachers' own ranking of the test candidates (pool-index BM25 and MiniLM, per-query
+  # min-max): equal weights (rounds 3-6), and the BM25 weight tuned on runs/msmarco-devval (never on DL)
+  [ -f $RES/$year/msmarco-teacher-equal.trec.gz ] || $PY -m rerankinject.interpolate \
+    --first runs/msmarco-clean/run.bm25-$year.trec --ce runs/msmarco-clean/run.dense-$year.trec --alpha 0.5 \
+    --output $RES/$year/msmarco-teacher-equal.trec.gz --tag teacher-0.5
+  [ -f $RES/$year/msmarco-teacher-tuned.trec.gz ] || $PY -m rerankinject.interpolate \
+    --first runs/msmarco-clean/run.bm25-$year.trec --ce runs/msmarco-clean/run.dense-$year.trec \
+    --tune-first runs/msmarco-devval/run.bm25.trec --tune-ce runs/msmarco-devval/run.dense.trec \
+    --tune-qrels runs/msmarco-devval/qrels.txt --output $RES/$year/msmarco-teacher-tuned.trec.gz --tag teacher-devval
 done
 exit
 }
