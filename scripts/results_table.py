@@ -89,8 +89,8 @@ MSMARCO_ROWS = [
                                                                   "the pool)"),
     ("CAT (tuned teacher)", "msmarco-cat-tuned.trec.gz", "CAT's recipe with the teacher's BM25 weight tuned on "
                                                          "the dev validation set (0.1 instead of 0.5), validated "
-                                                         "there (its 200 queries leave training), best checkpoint"),
-    ("CAT (tuned teacher, last)", "msmarco-cat-tuned-last.trec.gz", "the same run's final checkpoint (step 1,000)"),
+                                                         "there (its 200 queries leave training); its best "
+                                                         "checkpoint is the last (step 1,000)"),
     ("BM25DPRCAT (tuned teacher)", "msmarco-bm25dprcat-tuned.trec.gz", "BM25DPRCAT (from scratch) with the same "
                                                                        "tuned teacher and validation, best "
                                                                        "checkpoint"),
@@ -191,20 +191,10 @@ def pooled_table(res: Path) -> str:
     """nDCG@10 over DL19 and DL20 TOGETHER (97 judged queries, query ids prefixed by year): each like-for-like
     variant against CAT (paired t-test, Bonferroni over the variants) and against the bi-encoder and the hybrid
     (paired t-test each, uncorrected). Empty until every run exists."""
-    files = {label: f for label, f, _ in REFERENCE_ROWS + MSMARCO_ROWS}
-    runs: dict[str, dict] = {}
-    qrels: dict[str, dict] = {}
-    level = None
-    for year in ("dl19", "dl20"):
-        ds = load_dataset(QRELS[year])
-        level = ds.rel_level
-        qrels.update({f"{year}:{q}": v for q, v in ds.qrels().items()})
-        for label in POOLED_ROWS + POOLED_REFS:
-            path = run_file(ds, res / year, files[label])
-            if path is None:
-                return ""
-            runs.setdefault(label, {}).update({f"{year}:{q}": [RunRecord(f"{year}:{q}", r.doc_id, r.score)
-                                                                for r in recs] for q, recs in read_run(path).items()})
+    loaded = _pooled_runs(res, POOLED_ROWS + POOLED_REFS)
+    if loaded is None:
+        return ""
+    runs, qrels, level = loaded
     m = ("nDCG@10",)
     vs_cat = {c.name: c for c in compare_runs({lab: runs[lab] for lab in POOLED_ROWS}, qrels, level, "CAT", m)}
     lines = ["### TREC DL 2019 + 2020 together (97 judged queries): the like-for-like MS MARCO-style variants", "",
@@ -221,6 +211,53 @@ def pooled_table(res: Path) -> str:
             lines.append(f"| {label} (reference) | {mean:.4f} | | | |")
     lines += ["", f"Two-sided paired t-tests over the 97 queries; against CAT Bonferroni-corrected for the "
                   f"{len(POOLED_ROWS) - 1} variants; against the bi-encoder and the hybrid uncorrected.", ""]
+    return "\n".join(lines)
+
+
+def _pooled_runs(res: Path, labels: list[str]) -> tuple[dict, dict, int] | None:
+    """The runs of MS MARCO-style table rows ``labels`` over DL19 and DL20 together (query ids prefixed by year),
+    the pooled qrels and the relevance level; None while a run is missing."""
+    files = {label: f for label, f, _ in REFERENCE_ROWS + MSMARCO_ROWS}
+    runs: dict[str, dict] = {}
+    qrels: dict[str, dict] = {}
+    level = 1
+    for year in ("dl19", "dl20"):
+        ds = load_dataset(QRELS[year])
+        level = ds.rel_level
+        qrels.update({f"{year}:{q}": v for q, v in ds.qrels().items()})
+        for label in labels:
+            path = run_file(ds, res / year, files[label])
+            if path is None:
+                return None
+            runs.setdefault(label, {}).update({f"{year}:{q}": [RunRecord(f"{year}:{q}", r.doc_id, r.score)
+                                                                for r in recs] for q, recs in read_run(path).items()})
+    return runs, qrels, level
+
+
+TEACHER_PAIRS = [("CAT (tuned teacher)", "CAT"), ("BM25DPRCAT (tuned teacher)", "BM25DPRCAT (from scratch)")]
+"""Each model trained with the teacher tuned on the dev set, and its equal-weight-teacher counterpart."""
+
+
+def teacher_table(res: Path) -> str:
+    """nDCG@10 over DL19 + DL20 of each tuned-teacher model against its equal-weight counterpart (paired t-test,
+    Bonferroni over the pairs) and against the bi-encoder (uncorrected). Empty until every run exists."""
+    labels = [x for pair in TEACHER_PAIRS for x in pair] + POOLED_REFS[:1]
+    loaded = _pooled_runs(res, labels)
+    if loaded is None:
+        return ""
+    runs, qrels, level = loaded
+    m, dense = ("nDCG@10",), POOLED_REFS[0]
+    lines = ["### TREC DL 2019 + 2020 together: the teacher tuned on the dev set vs equal weights", "",
+             "| model | nDCG@10 tuned teacher | nDCG@10 equal weights | p (Bonferroni) | p tuned vs bi-encoder |",
+             "|---|---|---|---|---|"]
+    for new, old in TEACHER_PAIRS:
+        c_new, c_old = compare_runs({new: runs[new], old: runs[old]}, qrels, level, old, m)
+        p = min(1.0, c_new.p_values["nDCG@10"] * len(TEACHER_PAIRS))
+        p_dense = compare_runs({new: runs[new], dense: runs[dense]}, qrels, level, dense, m)[0].p_values["nDCG@10"]
+        lines.append(f"| {new} | {c_new.means['nDCG@10']:.4f} | {c_old.means['nDCG@10']:.4f} ({old}) | {p:.3f} | "
+                     f"{p_dense:.3f} |")
+    mean = compare_runs({dense: runs[dense]}, qrels, level, None, m)[0].means["nDCG@10"]
+    lines += ["", f"Bi-encoder ({dense}) over the same 97 queries: {mean:.4f}. Two-sided paired t-tests.", ""]
     return "\n".join(lines)
 
 
@@ -378,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         text, present, results = table(name, res)
         parts.append(text)
         loaded[name], evaluated[name] = present, results
-    parts += [extra for extra in (pooled_table(res), fold_rounds_table(res)) if extra]
+    parts += [extra for extra in (pooled_table(res), teacher_table(res), fold_rounds_table(res)) if extra]
     times = read_times(res)
     made = plots(loaded, evaluated, doc.parent, times)
     parts += [f"![{m}]({m})" for m in made] + [""]
