@@ -6,10 +6,11 @@
 #   3. the variants (default: the like-for-like four, cat bm25cat dprcat-scratch bm25dprcat-scratch: same data, loss,
 #      schedule and steps, only the injection differs; dprcat/bm25dprcat/bm25added/cat-more/bm25dprcat-gentle are
 #      upgrades of the trained CAT and its control; cat-long and bm25dprcat-long are trained 1,800 steps; cat-devval
-#      and bm25dprcat-devval validate on runs/msmarco-devval, the non-saturated set of scripts/build_msmarco_devval.py;
-#      cat-lm as cat-devval on the length-matched set runs/msmarco-clean-lm), two side by side (threads from configs);
-#   4. each re-ranks DL19 and DL20 (a *-long, *-devval or *-lm variant's final checkpoint too, as
-#      msmarco-<variant>-last); the interpolation baseline BM25 + CAT (alpha tuned on the other year); the teachers'
+#      validates on runs/msmarco-devval, the non-saturated set of scripts/build_msmarco_devval.py; cat-lm is cat-devval
+#      on the length-matched set runs/msmarco-clean-lm; cat-tuned and bm25dprcat-tuned distil the teacher whose BM25
+#      weight was tuned on runs/msmarco-devval), two side by side (threads from their configs);
+#   4. each re-ranks DL19 and DL20 (a *-long, -devval, -lm or -tuned variant's final checkpoint too, as
+#      msmarco-<variant>-last, unless it is the best one); the interpolation baseline BM25 + CAT (alpha tuned on the other year); the teachers'
 #      own rankings of the DL candidates (BM25 weight 0.5, and tuned on runs/msmarco-devval: cat-tuned's teacher).
 #   The surface-shortcut probe of the training sets (and of the test-like sets) -> docs/results/probe_shortcut.json.
 #   bash scripts/experiments/msmarco.sh [VARIANT ...]     # finished steps are skipped; training resumes
