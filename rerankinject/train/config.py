@@ -21,6 +21,7 @@ from ..injection.recipe import VARIANTS
 from ..rerank.passages import PASSAGE_MODES, PassageSpec
 from ..rerank.reranker import MISSING_POLICIES as RERANK_MISSING_POLICIES
 from .losses import LISTWISE_LOSSES, LOSSES, TEACHER_LOSSES
+from .teachers import ensemble_weights
 
 __all__ = ["TrainConfig", "load_config", "TEACHER_KINDS", "MISSING_POLICIES", "SCALAR_FIELDS"]
 
@@ -277,12 +278,10 @@ class TrainConfig:
                 raise bad("teacher.normalizer", f"{e} (a per-query kind: {', '.join(PER_QUERY_KINDS)})") from None
             weights = self.teacher.get("weights")
             if weights is not None:
-                runs = self.teacher.get("runs") or {}
-                if (not isinstance(weights, Mapping) or set(weights) - set(runs)
-                        or not all(isinstance(w, int | float) and w >= 0 for w in weights.values())
-                        or not sum(weights.values()) > 0):
-                    raise bad("teacher.weights", f"expected {{run: weight >= 0}} over the teacher's runs "
-                                                 f"({', '.join(runs)}), not all 0; got {weights!r}")
+                try:
+                    ensemble_weights(weights, list(self.teacher.get("runs") or {}))
+                except ValueError as e:
+                    raise bad("teacher.weights", f"{e}; got {weights!r}") from None
         if not isinstance(self.bounds, Mapping):
             raise bad("bounds", f"expected a mapping {{source: [low, high]}}, got {self.bounds!r}")
         injected = VARIANTS[self.variant]

@@ -131,7 +131,7 @@ def prepare(cfg: TrainConfig) -> Prepared:
     corpus = read_collection(ds.corpus_path)
     threshold = cfg.rel_threshold if cfg.rel_threshold is not None else ds.rel_level
     table = ScoreTable.from_config(cfg.sources, ds, cfg.missing_score, queries)
-    candidates = cfg.candidates or next(iter(cfg.sources))
+    candidates = _candidate_source(cfg, cfg.sources)
     train_qids, val_qids = _split(cfg, queries, qrels, table, candidates, threshold)
     sample_qrels = qrels
     if cfg.train_only_qrels:
@@ -272,17 +272,21 @@ def _validation_data(cfg: TrainConfig) -> tuple[Dataset, dict[str, str], dict[st
     queries, qrels = ds.topics(), ds.qrels()
     table = ScoreTable.from_config(sources, ds, cfg.missing_score, queries)
     threshold = cfg.rel_threshold if cfg.rel_threshold is not None else ds.rel_level
+    candidates = _candidate_source(cfg, sources)
     if cfg.val_dataset:
-        candidates = cfg.candidates if cfg.candidates in sources else next(iter(sources))
         val_qids = [q for q in queries if q in table.runs[candidates]
                     and any(g >= threshold for g in qrels.get(q, {}).values())]
         if not val_qids:
             raise DataError(f"val_dataset {name}: no judged query (grade >= {threshold}) is in its {candidates!r} "
                             f"run")
     else:
-        candidates = cfg.candidates or next(iter(sources))
         _, val_qids = _split(cfg, queries, qrels, table, candidates, threshold)
     return ds, queries, {q: qrels[q] for q in val_qids if q in qrels}, table, sources, val_qids
+
+
+def _candidate_source(cfg: TrainConfig, sources: dict[str, Any]) -> str:
+    """The source whose run is re-ranked: ``candidates`` when ``sources`` has it, else the first source."""
+    return cfg.candidates if cfg.candidates in sources else next(iter(sources))
 
 
 def _validation_set(cfg: TrainConfig, ce: Any) -> tuple[RerankSet | None, float | None]:
@@ -292,7 +296,7 @@ def _validation_set(cfg: TrainConfig, ce: Any) -> tuple[RerankSet | None, float 
                     cfg.train_file)
         return None, None
     ds, queries, qrels, table, sources, val_qids = _validation_data(cfg)
-    candidates = cfg.candidates if cfg.candidates in sources else next(iter(sources))
+    candidates = _candidate_source(cfg, sources)
     corpus = read_collection(ds.corpus_path)
     val_set = _rerank_set(cfg, ce, val_qids, queries, table, candidates, cfg.val_depth, corpus, qrels, ds.rel_level)
     return val_set, _first_stage_score(table, candidates, val_qids, val_set, ds.rel_level)
@@ -344,7 +348,7 @@ def _rerank_with_best(cfg: TrainConfig, dataset: str, ds: Dataset, queries: dict
     corpus = read_collection(ds.corpus_path)
     model_dir = Path(model_dir or Path(cfg.output_dir) / "best")
     ce = CrossEncoderModel(model_dir, device=cfg.device, threads=cfg.threads)
-    cand = cfg.candidates if cfg.candidates in sources else next(iter(sources))
+    cand = _candidate_source(cfg, sources)
     qids = [q for q in (queries if qids is None else qids) if q in table.runs[cand]]
     rs = _rerank_set(cfg, ce, qids, queries, table, cand, cfg.test_depth, corpus, qrels, ds.rel_level)
     run = rs.rerank(ce, cfg.eval_batch_size, progress=True)  # below test_depth: the first-stage order, underneath

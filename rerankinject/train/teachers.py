@@ -70,6 +70,20 @@ def read_hofstatter_teacher(path: str | os.PathLike, queries: Mapping[str, str] 
     return pairs
 
 
+def ensemble_weights(weights: Any, names: Sequence[str]) -> dict[str, float]:
+    """``weights`` (``{run: weight}``) over ``names``, normalised to sum 1; a run without a weight gets 0.
+
+    Raises:
+        ValueError: not a mapping, a weight for another run, a weight that is not a number >= 0, or all 0.
+    """
+    if (not isinstance(weights, Mapping) or set(weights) - set(names)
+            or not all(isinstance(w, int | float) and w >= 0 for w in weights.values())
+            or not sum(weights.values()) > 0):
+        raise ValueError(f"expected {{run: weight >= 0}} over the runs ({', '.join(names)}), not all 0")
+    total = float(sum(weights.values()))
+    return {n: float(weights.get(n, 0.0)) / total for n in names}
+
+
 class EnsembleTeacher:
     """Mean (or weighted mean) of per-query normalised scores of several runs.
 
@@ -87,12 +101,10 @@ class EnsembleTeacher:
         self.names = list(runs)
         self.weights: dict[str, float] | None = None  # None: the plain mean
         if weights is not None:
-            unknown = set(weights) - set(self.names)
-            if unknown or any(not float(w) >= 0 for w in weights.values()) or not sum(map(float, weights.values())) > 0:
-                raise DataError(f"ensemble teacher weights {dict(weights)}: expected weights >= 0, not all 0, for "
-                                f"the runs {self.names}")
-            total = sum(float(w) for w in weights.values())
-            self.weights = {n: float(weights.get(n, 0.0)) / total for n in self.names}
+            try:
+                self.weights = ensemble_weights(weights, self.names)
+            except ValueError as e:
+                raise DataError(f"ensemble teacher weights {weights!r}: {e}") from None
         norm = normalizer or Normalizer("minmax-query")
         self._norm: dict[str, dict[str, dict[str, float]]] = {}
         for name, run in runs.items():
