@@ -95,29 +95,39 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 3000, lr: float = 0.
     return w
 
 
-def probe(folder: str, run_name: str, depth: int, seed: int) -> dict:
-    """The held-out AUC of the surface classifier on one training set folder."""
+def _labelled_halves(folder: str, run_name: str, depth: int, seed: int,
+                     negatives: int | None = None) -> tuple[dict, int, tuple[list, list]]:
+    """The judged queries of ``folder``'s run, shuffled with ``seed`` and halved; per query its examples: the judged
+    relevant documents (label 1) and the run's other top-``depth`` documents (label 0; the first ``negatives``).
+
+    Returns the corpus, the number of queries and the two halves (lists of per-query ``[(doc, label)]``).
+    """
     ds = load_dataset(folder)
-    qrels = ds.qrels()
-    corpus = read_collection(ds.corpus_path)
-    run = read_run(ds.run_path(run_name))
+    qrels, corpus, run = ds.qrels(), read_collection(ds.corpus_path), read_run(ds.run_path(run_name))
     level = ds.rel_level
     qids = sorted(q for q in run if any(g >= level for g in qrels.get(q, {}).values()))
     random.Random(seed).shuffle(qids)
-    halves = qids[: len(qids) // 2], qids[len(qids) // 2:]
+
+    def examples(q: str) -> list[tuple[str, int]]:
+        rel = {d for d, g in qrels[q].items() if g >= level and d in corpus}
+        negs = [r.doc_id for r in run[q][:depth] if r.doc_id not in rel and qrels[q].get(r.doc_id, 0) < level]
+        return [*((d, 1) for d in rel), *((d, 0) for d in negs[:negatives])]
+
+    half = len(qids) // 2
+    return corpus, len(qids), ([examples(q) for q in qids[:half]], [examples(q) for q in qids[half:]])
+
+
+def probe(folder: str, run_name: str, depth: int, seed: int) -> dict:
+    """The held-out AUC of the surface classifier on one training set folder."""
+    corpus, n_queries, halves = _labelled_halves(folder, run_name, depth, seed)
     data = []
     for part in halves:
-        x, y = [], []
-        for q in part:
-            rel = {d for d, g in qrels[q].items() if g >= level and d in corpus}
-            negs = [r.doc_id for r in run[q][:depth] if r.doc_id not in rel and qrels[q].get(r.doc_id, 0) < level]
-            for d, label in [*((d, 1) for d in rel), *((d, 0) for d in negs)]:
-                x.append(features(corpus[d].text))
-                y.append(label)
-        data.append((np.array(x, dtype=float), np.array(y, dtype=float)))
+        pairs = [e for per_query in part for e in per_query]
+        data.append((np.array([features(corpus[d].text) for d, _ in pairs], dtype=float),
+                     np.array([label for _, label in pairs], dtype=float)))
     (x_tr, y_tr), (x_te, y_te) = data
     held, train = _fit_auc(x_tr, y_tr, x_te, y_te)
-    out = {"folder": folder, "queries": len(qids), "test_positives": int(y_te.sum()),
+    out = {"folder": folder, "queries": n_queries, "test_positives": int(y_te.sum()),
            "test_negatives": int((1 - y_te).sum()), "auc_heldout": held, "auc_train": train}
     for name, cols in GROUPS.items():
         out[f"auc_heldout_{name}"] = _fit_auc(x_tr[:, cols], y_tr, x_te[:, cols], y_te)[0]
@@ -142,16 +152,10 @@ def probe_model(folder: str, run_name: str, depth: int, seed: int, model: str, m
     """
     from rerankinject.scoring.model import CrossEncoderModel
 
-    ds = load_dataset(folder)
-    qrels, corpus, run = ds.qrels(), read_collection(ds.corpus_path), read_run(ds.run_path(run_name))
-    level = ds.rel_level
-    qids = sorted(q for q in run if any(g >= level for g in qrels.get(q, {}).values()))
-    random.Random(seed).shuffle(qids)
+    corpus, _, (_, held_out) = _labelled_halves(folder, run_name, depth, seed, negatives=5)
     texts, labels = [], []
-    for q in qids[len(qids) // 2:]:
-        rel = {d for d, g in qrels[q].items() if g >= level and d in corpus}
-        negs = [r.doc_id for r in run[q][:depth] if r.doc_id not in rel and qrels[q].get(r.doc_id, 0) < level][:5]
-        for d, label in [*((d, 1) for d in rel), *((d, 0) for d in negs)]:
+    for per_query in held_out:
+        for d, label in per_query:
             texts.append(corpus[d].text)
             labels.append(label)
         if len(texts) >= max_pairs:
