@@ -119,7 +119,10 @@ def test_rescore_run_gives_this_index_scores(scifact_lucene):
 
 
 def test_stop_at_step_pauses_and_resumes_on_the_same_schedule(tmp_path):
-    """stop_at_step pauses after that step (checkpointed); resuming without it ends where one uninterrupted run ends."""
+    """stop_at_step pauses after that step (checkpointed); resuming without it ends where one uninterrupted run ends.
+
+    A config that differs in what it trains (not in run control such as stop_at_step) may not resume that checkpoint.
+    """
     from rerankinject.io.formats import Document
     from rerankinject.scoring.model import CrossEncoderModel
     from rerankinject.train.trainer import last_checkpoint
@@ -141,6 +144,9 @@ def test_stop_at_step_pauses_and_resumes_on_the_same_schedule(tmp_path):
 
     paused, _ = run("split", stop_at_step=2)
     assert paused["total_steps"] == 4 and last_checkpoint(tmp_path / "split").endswith("checkpoint-2")
+    with pytest.raises(DataError, match=r"split/training_args.json: .* another training config "
+                                        r"\(weight_decay: 0.01 there, 0.0 here\)"):
+        run("split", weight_decay=0.0)  # another config's checkpoint is never trained further as this one's
     _, w_split = run("split")  # resumes from checkpoint-2
     _, w_whole = run("whole")
     assert last_checkpoint(tmp_path / "split").endswith("checkpoint-4")

@@ -28,7 +28,7 @@ from .examples import GroupDataset, TokenCache, examples_from_pairs, render_pair
 from .losses import LISTWISE_LOSSES, TEACHER_LOSSES
 from .stream import StreamedGroupDataset
 from .teachers import EnsembleTeacher, apply_teacher, cross_encoder_teacher, read_hofstatter_teacher
-from .trainer import train_model
+from .trainer import check_resumable, train_model
 from .validation import RerankSet
 
 __all__ = ["Prepared", "make_recipe", "prepare", "train_from_config", "evaluate_test", "rerank_validation"]
@@ -208,6 +208,7 @@ def train_from_config(cfg: TrainConfig) -> dict[str, Any]:
 
     from ..scoring.model import DEFAULT_INIT_MODEL, CrossEncoderModel
 
+    check_resumable(cfg)  # before minutes of data preparation
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     prep = prepare(cfg) if not cfg.train_file else None

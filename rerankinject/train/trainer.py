@@ -32,6 +32,7 @@ import numpy as np
 import transformers
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from ..errors import DataError
 from ..io.files import atomic_write, replace_dir
 from .config import TrainConfig
 from .examples import GroupDataset, InjectionCollator
@@ -39,7 +40,8 @@ from .losses import GroupLoss
 from .stream import StreamedGroupDataset
 from .validation import RerankSet
 
-__all__ = ["InjectionTrainer", "ValidationCallback", "train_model", "CURVE_FILE", "ARGS_FILE", "last_checkpoint"]
+__all__ = ["InjectionTrainer", "ValidationCallback", "train_model", "CURVE_FILE", "ARGS_FILE", "last_checkpoint",
+           "check_resumable"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +60,36 @@ def last_checkpoint(output_dir: str | Path) -> str | None:
 
     out = Path(output_dir)
     return get_last_checkpoint(str(out)) if out.is_dir() else None
+
+
+# config keys that steer a run but not what it learns: they may change between a pause and its resume
+RUN_CONTROL_KEYS = frozenset({"output_dir", "stop_at_step", "threads", "resume", "dataloader_workers",
+                              "eval_batch_size", "log_steps", "device", "cache_dir", "data_root", "test_dataset",
+                              "test_sources", "test_depth"})
+
+
+def check_resumable(cfg: TrainConfig) -> None:
+    """Refuse to resume a checkpoint that a different training config wrote.
+
+    ``output_dir`` with a ``checkpoint-N`` and the ``training_args.json`` of another config (another variant, data,
+    teacher, loss, schedule ...) would otherwise be trained further as if it were this one's run.
+
+    Raises:
+        DataError: naming ``training_args.json`` and the keys that differ.
+    """
+    out = Path(cfg.output_dir)
+    if not cfg.resume or last_checkpoint(out) is None or not (out / ARGS_FILE).is_file():
+        return
+    try:
+        saved = json.loads((out / ARGS_FILE).read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(f"{out / ARGS_FILE}: unreadable ({e}); cannot check the checkpoint to resume") from None
+    now = json.loads(json.dumps(cfg.to_dict()))  # as written: lists, not tuples
+    differ = sorted(k for k in set(saved) | set(now) if k not in RUN_CONTROL_KEYS and saved.get(k) != now.get(k))
+    if differ:
+        shown = "; ".join(f"{k}: {saved.get(k)!r} there, {now.get(k)!r} here" for k in differ[:4])
+        raise DataError(f"{out / ARGS_FILE}: {out} holds a checkpoint of another training config ({shown}"
+                        f"{'; ...' if len(differ) > 4 else ''}); give a new output_dir, or resume: false to start over")
 
 
 def param_groups(model: Any, cfg: TrainConfig, new_head: bool = True) -> list[dict[str, Any]]:
@@ -300,6 +332,7 @@ def train_model(cfg: TrainConfig, ce: Any, dataset: GroupDataset | StreamedGroup
     in-memory :class:`GroupDataset` or the file-backed :class:`StreamedGroupDataset`. ``callbacks`` are extra
     ``transformers.TrainerCallback`` objects (e.g. a benchmark's clock).
     """
+    check_resumable(cfg)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     args = training_arguments(cfg, val_set is not None)
