@@ -96,6 +96,15 @@ MSMARCO_ROWS = [
                                                                        "checkpoint"),
     ("BM25DPRCAT (tuned teacher, last)", "msmarco-bm25dprcat-tuned-last.trec.gz", "the same run's final checkpoint "
                                                                                  "(step 1,000)"),
+    ("BM25CAT (tuned teacher)", "msmarco-bm25cat-tuned.trec.gz", "BM25CAT with CAT (tuned teacher)'s teacher, "
+                                                                 "validation and schedule, best checkpoint"),
+    ("BM25CAT (tuned teacher, last)", "msmarco-bm25cat-tuned-last.trec.gz", "the same run's final checkpoint (step "
+                                                                           "1,000)"),
+    ("CAT (tuned teacher, length-matched)", "msmarco-cat-lm.trec.gz", "CAT (tuned teacher) trained on the "
+                                                                      "length-matched clean set (negatives kept to "
+                                                                      "the positives' lengths), best checkpoint"),
+    ("CAT (tuned teacher, length-matched, last)", "msmarco-cat-lm-last.trec.gz", "the same run's final checkpoint "
+                                                                                 "(step 1,000)"),
     ("interpolation BM25 + CAT", "msmarco-interp.trec.gz", "min-max per query, alpha tuned on the other DL year"),
 ]
 FOLD_ROWS = [
@@ -144,6 +153,9 @@ QRELS = {"dl19": "dl19", "dl20": "dl20", "scifact": "scifact-test"}
 POOLED_ROWS = ["CAT", "BM25CAT", "DPRCAT (from scratch)", "BM25DPRCAT (from scratch)"]
 """The like-for-like MS MARCO-style variants (same data, loss, schedule, steps; only the injection differs)."""
 POOLED_REFS = ["dense (MiniLM)", "hybrid (BM25 + MiniLM)"]
+TUNED_ROWS = ["CAT (tuned teacher)", "BM25CAT (tuned teacher)", "BM25DPRCAT (tuned teacher)",
+              "CAT (tuned teacher, length-matched)"]
+"""The tuned-teacher models (same teacher, validation, schedule, steps): injection, or the length-matched data."""
 
 
 def _fmt(v: float, p: float | None) -> str:
@@ -187,19 +199,20 @@ def table(key: str, res: Path) -> tuple[str, dict, dict]:
     return "\n".join(lines), present, results
 
 
-def pooled_table(res: Path) -> str:
-    """nDCG@10 over DL19 and DL20 TOGETHER (97 judged queries, query ids prefixed by year): each like-for-like
-    variant against CAT (paired t-test, Bonferroni over the variants) and against the bi-encoder and the hybrid
-    (paired t-test each, uncorrected). Empty until every run exists."""
-    loaded = _pooled_runs(res, POOLED_ROWS + POOLED_REFS)
+def pooled_table(res: Path, rows: list[str] = POOLED_ROWS,
+                 title: str = "the like-for-like MS MARCO-style variants") -> str:
+    """nDCG@10 over DL19 and DL20 TOGETHER (97 judged queries, query ids prefixed by year): each of ``rows`` against
+    the first (paired t-test, Bonferroni over the others) and against the bi-encoder and the hybrid (paired t-test
+    each, uncorrected). Empty until every run exists."""
+    loaded = _pooled_runs(res, rows + POOLED_REFS)
     if loaded is None:
         return ""
     runs, qrels, level = loaded
-    m = ("nDCG@10",)
-    vs_cat = {c.name: c for c in compare_runs({lab: runs[lab] for lab in POOLED_ROWS}, qrels, level, "CAT", m)}
-    lines = ["### TREC DL 2019 + 2020 together (97 judged queries): the like-for-like MS MARCO-style variants", "",
-             "| run | nDCG@10 | p vs CAT (Bonferroni) | p vs bi-encoder | p vs hybrid |", "|---|---|---|---|---|"]
-    for label in POOLED_ROWS + POOLED_REFS:
+    m, base = ("nDCG@10",), rows[0]
+    vs_cat = {c.name: c for c in compare_runs({lab: runs[lab] for lab in rows}, qrels, level, base, m)}
+    lines = [f"### TREC DL 2019 + 2020 together (97 judged queries): {title}", "",
+             f"| run | nDCG@10 | p vs {base} (Bonferroni) | p vs bi-encoder | p vs hybrid |", "|---|---|---|---|---|"]
+    for label in rows + POOLED_REFS:
         if label in vs_cat:
             c = vs_cat[label]
             p_cat = "-" if c.p_values is None else f"{c.p_values['nDCG@10']:.3f}"
@@ -209,8 +222,8 @@ def pooled_table(res: Path) -> str:
         else:
             mean = compare_runs({label: runs[label]}, qrels, level, None, m)[0].means["nDCG@10"]
             lines.append(f"| {label} (reference) | {mean:.4f} | | | |")
-    lines += ["", f"Two-sided paired t-tests over the 97 queries; against CAT Bonferroni-corrected for the "
-                  f"{len(POOLED_ROWS) - 1} variants; against the bi-encoder and the hybrid uncorrected.", ""]
+    lines += ["", f"Two-sided paired t-tests over the 97 queries; against {base} Bonferroni-corrected for the "
+                  f"{len(rows) - 1} variants; against the bi-encoder and the hybrid uncorrected.", ""]
     return "\n".join(lines)
 
 
@@ -234,7 +247,8 @@ def _pooled_runs(res: Path, labels: list[str]) -> tuple[dict, dict, int] | None:
     return runs, qrels, level
 
 
-TEACHER_PAIRS = [("CAT (tuned teacher)", "CAT"), ("BM25DPRCAT (tuned teacher)", "BM25DPRCAT (from scratch)")]
+TEACHER_PAIRS = [("CAT (tuned teacher)", "CAT"), ("BM25CAT (tuned teacher)", "BM25CAT"),
+                 ("BM25DPRCAT (tuned teacher)", "BM25DPRCAT (from scratch)")]
 """Each model trained with the teacher tuned on the dev set, and its equal-weight-teacher counterpart."""
 
 
@@ -415,7 +429,9 @@ def main(argv: list[str] | None = None) -> int:
         text, present, results = table(name, res)
         parts.append(text)
         loaded[name], evaluated[name] = present, results
-    parts += [extra for extra in (pooled_table(res), teacher_table(res), fold_rounds_table(res)) if extra]
+    parts += [extra for extra in (pooled_table(res), teacher_table(res),
+                                  pooled_table(res, TUNED_ROWS, "the tuned-teacher models"),
+                                  fold_rounds_table(res)) if extra]
     times = read_times(res)
     made = plots(loaded, evaluated, doc.parent, times)
     parts += [f"![{m}]({m})" for m in made] + [""]

@@ -5,11 +5,11 @@
 #      training document, and the DL candidates scored EXACTLY by the same two indexes (runs/msmarco-clean);
 #   3. the variants (default: the like-for-like four, cat bm25cat dprcat-scratch bm25dprcat-scratch: same data, loss,
 #      schedule and steps, only the injection differs; dprcat/bm25dprcat/bm25added/cat-more/bm25dprcat-gentle are
-#      upgrades of the trained CAT and its control; cat-long and bm25dprcat-long are trained 1,800 steps; cat-devval
-#      validates on runs/msmarco-devval, the non-saturated set of scripts/build_msmarco_devval.py; cat-lm is cat-devval
-#      on the length-matched set runs/msmarco-clean-lm; cat-tuned and bm25dprcat-tuned distil the teacher whose BM25
-#      weight was tuned on runs/msmarco-devval), two side by side (threads from their configs);
-#   4. each re-ranks DL19 and DL20 (a *-long, -devval, -lm or -tuned variant's final checkpoint too, as
+#      upgrades of the trained CAT and its control; cat-long and bm25dprcat-long are trained 1,800 steps; cat-tuned,
+#      bm25cat-tuned and bm25dprcat-tuned distil the teacher whose BM25 weight was tuned on runs/msmarco-devval, the
+#      non-saturated set of scripts/build_msmarco_devval.py, and validate there; cat-lm is cat-tuned on the
+#      length-matched set runs/msmarco-clean-lm), two side by side (threads from their configs);
+#   4. each re-ranks DL19 and DL20 (a *-long, -lm or -tuned variant's final checkpoint too, as
 #      msmarco-<variant>-last, unless it is the best one); the interpolation baseline BM25 + CAT (alpha tuned on the other year); the teachers'
 #      own rankings of the DL candidates (BM25 weight 0.5, and tuned on runs/msmarco-devval: cat-tuned's teacher).
 #   The surface-shortcut probe of the training sets (and of the test-like sets) -> docs/results/probe_shortcut.json.
@@ -36,12 +36,12 @@ while [ $# -gt 0 ]; do  # two lanes of one thread each
   wait
   shift; [ $# -gt 0 ] && shift
 done
-TESTED=""  # NAME=MODEL: each variant's best-validation model; a *-long/-devval/-lm/-tuned variant's last checkpoint as
+TESTED=""  # NAME=MODEL: each variant's best-validation model; a *-long/-lm/-tuned variant's last checkpoint as
 # NAME-last unless the best one is the last
 for v in $VARIANTS; do
   save_training msmarco-$v
   TESTED="$TESTED $v=$(msmarco_model $v)"
-  case $v in *-long|*-devval|*-lm|*-tuned) best_is_last msmarco-$v || TESTED="$TESTED $v-last=$(last_model msmarco-$v)" ;;
+  case $v in *-long|*-lm|*-tuned) best_is_last msmarco-$v || TESTED="$TESTED $v-last=$(last_model msmarco-$v)" ;;
   esac
 done
 for year in dl19 dl20; do
