@@ -82,12 +82,15 @@ def check_resumable(cfg: TrainConfig) -> None:
         return
     try:
         saved = json.loads((out / ARGS_FILE).read_text())
+        if not isinstance(saved, dict):
+            raise ValueError(f"a JSON {type(saved).__name__}, not a mapping of config keys")
     except (OSError, ValueError) as e:
         raise DataError(f"{out / ARGS_FILE}: unreadable ({e}); cannot check the checkpoint to resume") from None
     now = json.loads(json.dumps(cfg.to_dict()))  # as written: lists, not tuples
-    differ = sorted(k for k in set(saved) | set(now) if k not in RUN_CONTROL_KEYS and saved.get(k) != now.get(k))
+    # keys of both (a file older than a key knew only its default): what the run trains on and how
+    differ = sorted(k for k in set(saved) & set(now) if k not in RUN_CONTROL_KEYS and saved[k] != now[k])
     if differ:
-        shown = "; ".join(f"{k}: {saved.get(k)!r} there, {now.get(k)!r} here" for k in differ[:4])
+        shown = "; ".join(f"{k}: {saved[k]!r} there, {now[k]!r} here" for k in differ[:4])
         raise DataError(f"{out / ARGS_FILE}: {out} holds a checkpoint of another training config ({shown}"
                         f"{'; ...' if len(differ) > 4 else ''}); give a new output_dir, or resume: false to start over")
 
