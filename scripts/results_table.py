@@ -97,9 +97,8 @@ MSMARCO_ROWS = [
     ("BM25DPRCAT (tuned teacher, last)", "msmarco-bm25dprcat-tuned-last.trec.gz", "the same run's final checkpoint "
                                                                                  "(step 1,000)"),
     ("BM25CAT (tuned teacher)", "msmarco-bm25cat-tuned.trec.gz", "BM25CAT with CAT (tuned teacher)'s teacher, "
-                                                                 "validation and schedule, best checkpoint"),
-    ("BM25CAT (tuned teacher, last)", "msmarco-bm25cat-tuned-last.trec.gz", "the same run's final checkpoint (step "
-                                                                           "1,000)"),
+                                                                 "validation and schedule; its best checkpoint is "
+                                                                 "the last (step 1,000)"),
     ("CAT (tuned teacher, length-matched)", "msmarco-cat-lm.trec.gz", "CAT (tuned teacher) trained on the "
                                                                       "length-matched clean set (negatives kept to "
                                                                       "the positives' lengths), best checkpoint"),
