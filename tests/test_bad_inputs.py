@@ -183,6 +183,20 @@ def test_bad_training_config(text, where, needle, tmp_path, capsys):
     _check(capsys, code, tmp_path / "out", [f"{cfg}{where}", needle])
 
 
+def test_resume_of_another_configs_checkpoint(tmp_path, capsys):
+    """output_dir holds a checkpoint that a BM25CAT config wrote: a CAT config may not train it further."""
+    from rerankinject.train.config import load_config
+
+    cfg, out = tmp_path / "train.yaml", tmp_path / "out"
+    cfg.write_text("dataset: scifact\nsources: {bm25: run.trec}\nvariant: CAT\n")
+    (out / "checkpoint-10").mkdir(parents=True)
+    theirs = load_config(cfg, {"output_dir": str(out), "variant": "BM25CAT"}).to_dict()
+    (out / "training_args.json").write_text(json.dumps(theirs))
+    code = train.main(["--config", str(cfg), "--output-dir", str(out)])
+    _check(capsys, code, None, [f"{out / 'training_args.json'}", "another training config",
+                                "variant: 'BM25CAT' there, 'CAT' here"])
+
+
 # --- checkpoints (model folders) -------------------------------------------------------------------------------------
 def test_model_without_config_json(ws, models, capsys):
     model = shutil.copytree(models["cat"], ws / "m")
