@@ -10,8 +10,9 @@
 #      non-saturated set of scripts/build_msmarco_devval.py, and validate there; cat-lm is cat-tuned on the
 #      length-matched set runs/msmarco-clean-lm), two side by side (threads from their configs);
 #   4. each re-ranks DL19 and DL20 (a *-long, -lm or -tuned variant's final checkpoint too, as
-#      msmarco-<variant>-last, unless it is the best one); the interpolation baseline BM25 + CAT (alpha tuned on the other year); the teachers'
-#      own rankings of the DL candidates (BM25 weight 0.5, and tuned on runs/msmarco-devval: cat-tuned's teacher).
+#      msmarco-<variant>-last, unless it is the best one); the interpolation baseline BM25 + CAT (alpha tuned on the
+#      other year); the teachers' own rankings of the DL candidates (BM25 weight 0.5, and tuned on
+#      runs/msmarco-devval: cat-tuned's teacher).
 #   The surface-shortcut probe of the training sets (and of the test-like sets) -> docs/results/probe_shortcut.json.
 #   bash scripts/experiments/msmarco.sh [VARIANT ...]     # finished steps are skipped; training resumes
 { # one block: bash reads it whole before running it, so editing this file cannot derail a running job
