@@ -57,8 +57,10 @@ def test_every_shipped_config_loads_and_flags_override():
     for ds in ("dl20", "dl19", "scifact"):
         for v in ("cat", "bm25cat", "dprcat", "bm25dprcat", "bm25added"):
             assert f"{ds}_{v}" in names
-    for f in files:
-        load_config(f)
+    out_dirs = {}
+    for f in files:  # two configs writing one output_dir would resume each other's checkpoints (refused since round 8)
+        out_dirs.setdefault(str(load_config(f).output_dir), []).append(f.name)
+    assert not {d: fs for d, fs in out_dirs.items() if len(fs) > 1}
     cfg = load_config(CONFIGS / "scifact_bm25cat.yaml", {"lr": 3e-4, "max_steps": 7})
     assert (cfg.lr, cfg.max_steps, cfg.variant) == (3e-4, 7, "BM25CAT")
 

@@ -7,8 +7,9 @@
 #      schedule and steps, only the injection differs; dprcat/bm25dprcat/bm25added/cat-more/bm25dprcat-gentle are
 #      upgrades of the trained CAT and its control; cat-long and bm25dprcat-long are trained 1,800 steps; cat-tuned,
 #      bm25cat-tuned and bm25dprcat-tuned distil the teacher whose BM25 weight was tuned on runs/msmarco-devval, the
-#      non-saturated set of scripts/build_msmarco_devval.py, and validate there; cat-lm is cat-tuned on the
-#      length-matched set runs/msmarco-clean-lm), two side by side (threads from their configs);
+#      non-saturated set of scripts/build_msmarco_devval.py, and validate there; dprcat-tuned completes that family;
+#      cat-tuned-seed43 is cat-tuned with another seed; cat-lm is cat-tuned on the length-matched set
+#      runs/msmarco-clean-lm), two side by side (threads from their configs);
 #   4. each re-ranks DL19 and DL20 (a *-long, -lm or -tuned variant's final checkpoint too, as
 #      msmarco-<variant>-last, unless it is the best one); the interpolation baseline BM25 + CAT (alpha tuned on the
 #      other year); the teachers' own rankings of the DL candidates (BM25 weight 0.5, and tuned on
@@ -42,7 +43,7 @@ TESTED=""  # NAME=MODEL: each variant's best-validation model; a *-long/-lm/-tun
 for v in $VARIANTS; do
   save_training msmarco-$v
   TESTED="$TESTED $v=$(msmarco_model $v)"
-  case $v in *-long|*-lm|*-tuned) best_is_last msmarco-$v || TESTED="$TESTED $v-last=$(last_model msmarco-$v)" ;;
+  case $v in *-long|*-lm|*-tuned*) best_is_last msmarco-$v || TESTED="$TESTED $v-last=$(last_model msmarco-$v)" ;;
   esac
 done
 for year in dl19 dl20; do
