@@ -104,6 +104,13 @@ MSMARCO_ROWS = [
                                                                       "the positives' lengths), best checkpoint"),
     ("CAT (tuned teacher, length-matched, last)", "msmarco-cat-lm-last.trec.gz", "the same run's final checkpoint "
                                                                                  "(step 1,000)"),
+    ("DPRCAT (tuned teacher)", "msmarco-dprcat-tuned.trec.gz", "DPRCAT (from scratch) with CAT (tuned teacher)'s "
+                                                               "teacher, validation and schedule; its best "
+                                                               "checkpoint is the last (step 1,000)"),
+    ("CAT (tuned teacher, seed 43)", "msmarco-cat-tuned-seed43.trec.gz", "CAT (tuned teacher) with another seed (43: "
+                                                                         "other negatives, batch order and head "
+                                                                         "initialisation); its best checkpoint is "
+                                                                         "the last (step 1,000)"),
     ("interpolation BM25 + CAT", "msmarco-interp.trec.gz", "min-max per query, alpha tuned on the other DL year"),
 ]
 FOLD_ROWS = [
@@ -152,9 +159,10 @@ QRELS = {"dl19": "dl19", "dl20": "dl20", "scifact": "scifact-test"}
 POOLED_ROWS = ["CAT", "BM25CAT", "DPRCAT (from scratch)", "BM25DPRCAT (from scratch)"]
 """The like-for-like MS MARCO-style variants (same data, loss, schedule, steps; only the injection differs)."""
 POOLED_REFS = ["dense (MiniLM)", "hybrid (BM25 + MiniLM)"]
-TUNED_ROWS = ["CAT (tuned teacher)", "BM25CAT (tuned teacher)", "BM25DPRCAT (tuned teacher)",
-              "CAT (tuned teacher, length-matched)"]
-"""The tuned-teacher models (same teacher, validation, schedule, steps): injection, or the length-matched data."""
+TUNED_ROWS = ["CAT (tuned teacher)", "BM25CAT (tuned teacher)", "DPRCAT (tuned teacher)", "BM25DPRCAT (tuned teacher)",
+              "CAT (tuned teacher, length-matched)", "CAT (tuned teacher, seed 43)"]
+"""The tuned-teacher models (same teacher, validation, schedule, steps): injection, the length-matched data, or
+another seed."""
 
 
 def _fmt(v: float, p: float | None) -> str:
@@ -247,6 +255,7 @@ def _pooled_runs(res: Path, labels: list[str]) -> tuple[dict, dict, int] | None:
 
 
 TEACHER_PAIRS = [("CAT (tuned teacher)", "CAT"), ("BM25CAT (tuned teacher)", "BM25CAT"),
+                 ("DPRCAT (tuned teacher)", "DPRCAT (from scratch)"),
                  ("BM25DPRCAT (tuned teacher)", "BM25DPRCAT (from scratch)")]
 """Each model trained with the teacher tuned on the dev set, and its equal-weight-teacher counterpart."""
 
