@@ -111,6 +111,11 @@ MSMARCO_ROWS = [
                                                                          "other negatives, batch order and head "
                                                                          "initialisation); its best checkpoint is "
                                                                          "the last (step 1,000)"),
+    ("DPRCAT (tuned teacher, seed 43)", "msmarco-dprcat-tuned-seed43.trec.gz", "DPRCAT (tuned teacher) with seed 43 "
+                                                                               "(CAT (tuned teacher, seed 43)'s "
+                                                                               "partner), best checkpoint"),
+    ("DPRCAT (tuned teacher, seed 43, last)", "msmarco-dprcat-tuned-seed43-last.trec.gz", "the same run's final "
+                                                                                         "checkpoint (step 1,000)"),
     ("interpolation BM25 + CAT", "msmarco-interp.trec.gz", "min-max per query, alpha tuned on the other DL year"),
 ]
 FOLD_ROWS = [
@@ -160,7 +165,8 @@ POOLED_ROWS = ["CAT", "BM25CAT", "DPRCAT (from scratch)", "BM25DPRCAT (from scra
 """The like-for-like MS MARCO-style variants (same data, loss, schedule, steps; only the injection differs)."""
 POOLED_REFS = ["dense (MiniLM)", "hybrid (BM25 + MiniLM)"]
 TUNED_ROWS = ["CAT (tuned teacher)", "BM25CAT (tuned teacher)", "DPRCAT (tuned teacher)", "BM25DPRCAT (tuned teacher)",
-              "CAT (tuned teacher, length-matched)", "CAT (tuned teacher, seed 43)"]
+              "CAT (tuned teacher, length-matched)", "CAT (tuned teacher, seed 43)",
+              "DPRCAT (tuned teacher, seed 43)"]
 """The tuned-teacher models (same teacher, validation, schedule, steps): injection, the length-matched data, or
 another seed."""
 
