@@ -51,6 +51,43 @@ def test_unknown_config_key_names_key_and_file(tmp_path):
         load_config(cfg)
 
 
+def test_config_extends_overlays_keys_and_names_both_files(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text("dataset: dl20\nsources: {bm25: bm25, dpr: dense}\nlr: 1.0e-4\nseed: 42\n"
+                    "teacher: {kind: ensemble, runs: {bm25: a.trec, dense: b.trec},\n"
+                    "          weights: {bm25: 0.1, dense: 0.9}}\n")
+    (tmp_path / "sub").mkdir()
+    mid = tmp_path / "sub" / "mid.yaml"  # extends is relative to the extending file's folder
+    mid.write_text("extends: ../base.yaml\nseed: 43\nteacher: {kind: none}\n")
+    top = tmp_path / "sub" / "top.yaml"
+    top.write_text("# a comment\nextends: mid.yaml\nlr: 3.0e-5\n")
+    cfg = load_config(top, {"max_steps": 9})
+    assert (cfg.dataset, cfg.lr, cfg.seed, cfg.max_steps) == ("dl20", 3e-5, 43, 9)
+    assert cfg.sources == {"bm25": "bm25", "dpr": "dense"}
+    assert cfg.teacher == {"kind": "none"}  # a mapping set by the extending file replaces the base's whole
+    assert "extends" not in cfg.to_dict()
+    # a bad value written in the base: the error points at the base's line and names the extending file
+    base.write_text("dataset: dl20\nsources: {bm25: bm25}\nbatch_size: 0\n")
+    with pytest.raises(DataError, match=r"base\.yaml:3: batch_size: must be > 0, got 0 "
+                                        r"\(.*base\.yaml is extended by .*top\.yaml\)"):
+        load_config(top)
+    # ...the same key overridden in the extending file: no error at all
+    top.write_text("extends: mid.yaml\nbatch_size: 2\n")
+    assert load_config(top).batch_size == 2
+    base.write_text("dataset: dl20\nsources: {bm25: bm25}\nlearning_rate: 1e-4\n")
+    with pytest.raises(DataError, match=r"base\.yaml:3: unknown config key 'learning_rate'"):
+        load_config(top)
+    mid.write_text("extends: nowhere.yaml\n")
+    with pytest.raises(DataError, match=r"config file not found: .*nowhere\.yaml \(extended by .*mid\.yaml\)"):
+        load_config(top)
+    mid.write_text("extends: top.yaml\n")
+    with pytest.raises(DataError, match=r"mid\.yaml: extends cycle: .*top\.yaml -> .*mid\.yaml -> .*top\.yaml"):
+        load_config(top)
+    mid.write_text("seed: 1\nextends: [a, b]\n")
+    with pytest.raises(DataError, match=r"mid\.yaml:2: extends: expected the path of a config file"):
+        load_config(top)
+
+
 def test_every_shipped_config_loads_and_flags_override():
     files = sorted(CONFIGS.glob("*.yaml"))
     names = {f.stem for f in files}

@@ -350,40 +350,26 @@ SCALAR_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)
 def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
     """Read a YAML config, apply ``overrides`` (field -> value) and validate.
 
-    Raises:
-        DataError: the file is missing or not YAML, a key is unknown (the message names key and file), or a value
-            is out of range.
-    """
-    import yaml
+    A config may start from another one: ``extends: <file>`` (a path relative to the extending file's folder) loads
+    that file first - itself possibly extending a third - and every key the extending file sets replaces the base's
+    value whole (a mapping such as ``teacher`` is replaced, not merged). Other paths in a config stay relative to the
+    working directory, as in any config.
 
+    Raises:
+        DataError: a file is missing or not YAML, a key is unknown, ``extends`` is not a file or forms a cycle, or a
+            value is out of range. The message names the file that sets the offending key, with its line, and the
+            file that extends it.
+    """
     data: dict[str, Any] = {}
+    origin: dict[str, Path] = {}
     where = "command line"
     if path is not None:
-        p = Path(path)
-        where = os.fspath(p)
-        if not p.is_file():
-            raise DataError(f"config file not found: {p}")
-        try:
-            loaded = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark is not None else ""
-            raise DataError(f"{p}{line}: invalid YAML: {getattr(e, 'problem', e)}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise DataError(f"{p}: expected a mapping of config keys, got {type(loaded).__name__}")
-        known = {f.name for f in dataclasses.fields(TrainConfig)}
-        for key in loaded:
-            if key not in known:
-                lineno = next((i for i, line in enumerate(p.read_text().splitlines(), 1)
-                               if line.split(":", 1)[0].strip().strip("'\"") == str(key)), None)
-                at = f":{lineno}" if lineno else ""
-                raise DataError(f"{p}{at}: unknown config key {key!r} (known keys: {', '.join(sorted(known))})")
-        data.update(loaded)
+        where = os.fspath(Path(path))
+        data, origin = _read_layers(Path(path), ())
     for key, value in (overrides or {}).items():
         if value is not None:
             data[key] = value
+            origin.pop(key, None)
     try:
         cfg = TrainConfig(**data)
     except TypeError as e:
@@ -398,7 +384,50 @@ def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | N
     except DataError as e:
         if path is None:
             raise
-        raise DataError(_with_line(str(e), Path(path))) from None
+        msg = str(e)
+        key = msg[len(where) + 2:].split(":", 1)[0].split(".", 1)[0].strip()
+        source = origin.get(key, Path(path))
+        if source != Path(path):  # the key comes from a base file: point there, and say which file extends it
+            msg = f"{source}: {msg[len(where) + 2:]} ({source} is extended by {where})"
+        raise DataError(_with_line(msg, source)) from None
+
+
+def _read_layers(p: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], dict[str, Path]]:
+    """The keys of config file ``p`` over those of the files it ``extends``, and the file each key comes from."""
+    import yaml
+
+    if not p.is_file():
+        raise DataError(f"config file not found: {p}" + (f" (extended by {chain[-1]})" if chain else ""))
+    if p.resolve() in {c.resolve() for c in chain}:
+        raise DataError(f"{chain[-1]}: extends cycle: {' -> '.join(map(str, (*chain, p)))}")
+    text = p.read_text()
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise DataError(f"{p}{line}: invalid YAML: {getattr(e, 'problem', e)}") from None
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        raise DataError(f"{p}: expected a mapping of config keys, got {type(loaded).__name__}")
+    known = set(_FIELDS) | {"extends"}
+    for key in loaded:
+        if key not in known:
+            lineno = next((i for i, line in enumerate(text.splitlines(), 1)
+                           if line.split(":", 1)[0].strip().strip("'\"") == str(key)), None)
+            at = f":{lineno}" if lineno else ""
+            raise DataError(f"{p}{at}: unknown config key {key!r} (known keys: {', '.join(sorted(known))})")
+    data: dict[str, Any] = {}
+    origin: dict[str, Path] = {}
+    base = loaded.pop("extends", None)
+    if base is not None:
+        if not isinstance(base, str) or not base.strip():
+            raise DataError(_with_line(f"{p}: extends: expected the path of a config file, got {base!r}", p))
+        data, origin = _read_layers(p.parent / base, (*chain, p))
+    data.update(loaded)
+    origin.update(dict.fromkeys(loaded, p))
+    return data, origin
 
 
 def _with_line(msg: str, path: Path) -> str:
