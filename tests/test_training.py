@@ -75,7 +75,8 @@ def test_config_extends_overlays_keys_and_names_both_files(tmp_path):
     top.write_text("extends: mid.yaml\nbatch_size: 2\n")
     assert load_config(top).batch_size == 2
     base.write_text("dataset: dl20\nsources: {bm25: bm25}\nlearning_rate: 1e-4\n")
-    with pytest.raises(DataError, match=r"base\.yaml:3: unknown config key 'learning_rate'"):
+    with pytest.raises(DataError, match=r"base\.yaml:3: unknown config key 'learning_rate' \(.*base\.yaml is "
+                                        r"extended by .*mid\.yaml\)"):
         load_config(top)
     mid.write_text("extends: nowhere.yaml\n")
     with pytest.raises(DataError, match=r"config file not found: .*nowhere\.yaml \(extended by .*mid\.yaml\)"):

@@ -396,6 +396,7 @@ def _read_layers(p: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], dict
     """The keys of config file ``p`` over those of the files it ``extends``, and the file each key comes from."""
     import yaml
 
+    via = f" ({p} is extended by {chain[-1]})" if chain else ""
     if not p.is_file():
         raise DataError(f"config file not found: {p}" + (f" (extended by {chain[-1]})" if chain else ""))
     if p.resolve() in {c.resolve() for c in chain}:
@@ -406,24 +407,24 @@ def _read_layers(p: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], dict
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
-        raise DataError(f"{p}{line}: invalid YAML: {getattr(e, 'problem', e)}") from None
+        raise DataError(f"{p}{line}: invalid YAML: {getattr(e, 'problem', e)}{via}") from None
     if loaded is None:
         loaded = {}
     if not isinstance(loaded, dict):
-        raise DataError(f"{p}: expected a mapping of config keys, got {type(loaded).__name__}")
+        raise DataError(f"{p}: expected a mapping of config keys, got {type(loaded).__name__}{via}")
     known = set(_FIELDS) | {"extends"}
     for key in loaded:
         if key not in known:
             lineno = next((i for i, line in enumerate(text.splitlines(), 1)
                            if line.split(":", 1)[0].strip().strip("'\"") == str(key)), None)
             at = f":{lineno}" if lineno else ""
-            raise DataError(f"{p}{at}: unknown config key {key!r} (known keys: {', '.join(sorted(known))})")
+            raise DataError(f"{p}{at}: unknown config key {key!r}{via} (known keys: {', '.join(sorted(known))})")
     data: dict[str, Any] = {}
     origin: dict[str, Path] = {}
     base = loaded.pop("extends", None)
     if base is not None:
         if not isinstance(base, str) or not base.strip():
-            raise DataError(_with_line(f"{p}: extends: expected the path of a config file, got {base!r}", p))
+            raise DataError(_with_line(f"{p}: extends: expected the path of a config file, got {base!r}{via}", p))
         data, origin = _read_layers(p.parent / base, (*chain, p))
     data.update(loaded)
     origin.update(dict.fromkeys(loaded, p))

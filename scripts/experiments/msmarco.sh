@@ -8,7 +8,8 @@
 #      upgrades of the trained CAT and its control; cat-long and bm25dprcat-long are trained 1,800 steps; cat-tuned,
 #      bm25cat-tuned and bm25dprcat-tuned distil the teacher whose BM25 weight was tuned on runs/msmarco-devval, the
 #      non-saturated set of scripts/build_msmarco_devval.py, and validate there; dprcat-tuned completes that family;
-#      cat-tuned-seed43 and dprcat-tuned-seed43 are cat-tuned and dprcat-tuned with another seed; cat-lm is
+#      cat-tuned-seed43, bm25cat-tuned-seed43, dprcat-tuned-seed43 and bm25dprcat-tuned-seed43 are the family with
+#      another seed; cat-lm is
 #      cat-tuned on the length-matched set runs/msmarco-clean-lm), two side by side (threads from their configs);
 #   4. each re-ranks DL19 and DL20 (a *-long, -lm or -tuned variant's final checkpoint too, as
 #      msmarco-<variant>-last, unless it is the best one); the interpolation baseline BM25 + CAT (alpha tuned on the
