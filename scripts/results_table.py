@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rerankinject.datasets.registry import load_dataset  # noqa: E402
-from rerankinject.evaluate.measures import compare_runs, evaluate_run  # noqa: E402
+from rerankinject.evaluate.measures import compare_runs, evaluate_run, paired_ttest, per_query  # noqa: E402
 from rerankinject.io.runs import RunRecord, read_run  # noqa: E402
 
 logger = logging.getLogger("results_table")
@@ -240,10 +240,10 @@ def pooled_table(res: Path, rows: list[str] = POOLED_ROWS,
     return "\n".join(lines)
 
 
-def _pooled_runs(res: Path, labels: list[str]) -> tuple[dict, dict, int] | None:
-    """The runs of MS MARCO-style table rows ``labels`` over DL19 and DL20 together (query ids prefixed by year),
-    the pooled qrels and the relevance level; None while a run is missing."""
-    files = {label: f for label, f, _ in REFERENCE_ROWS + MSMARCO_ROWS}
+def _pooled_runs(res: Path, labels: list[str], extra: dict[str, str] | None = None) -> tuple[dict, dict, int] | None:
+    """The runs of MS MARCO-style table rows ``labels`` (or of ``extra``: label -> run file name) over DL19 and DL20
+    together (query ids prefixed by year), the pooled qrels and the relevance level; None while a run is missing."""
+    files = {label: f for label, f, _ in REFERENCE_ROWS + MSMARCO_ROWS} | (extra or {})
     runs: dict[str, dict] = {}
     qrels: dict[str, dict] = {}
     level = 1
@@ -286,6 +286,57 @@ def teacher_table(res: Path) -> str:
                      f"{p_dense:.3f} |")
     mean = compare_runs({dense: runs[dense]}, qrels, level, None, m)[0].means["nDCG@10"]
     lines += ["", f"Bi-encoder ({dense}) over the same 97 queries: {mean:.4f}. Two-sided paired t-tests.", ""]
+    return "\n".join(lines)
+
+
+SEED_FAMILY = ["CAT", "BM25CAT", "DPRCAT", "BM25DPRCAT"]
+"""The tuned-teacher family: each variant ``V`` has rows ``V (tuned teacher)`` (seed 42) and ``V (tuned teacher, seed
+43)``; ``msmarco-<v>-tuned[-seed43]-interp.trec.gz`` is BM25 + that model (alpha tuned on the other year)."""
+
+
+def seed_table(res: Path) -> str:
+    """The tuned-teacher family over its two seeds: per variant, nDCG@10 per year and pooled (DL19 + DL20) of each seed
+    and of the seed mean, and paired t-tests of the per-query SEED MEAN (the mean of the two seeds' nDCG@10 for each
+    query) against CAT's seed mean (Bonferroni over the three injected variants), the bi-encoder and the hybrid
+    (uncorrected). Empty until every run exists."""
+    seeds = {v: (f"{v} (tuned teacher)", f"{v} (tuned teacher, seed 43)") for v in SEED_FAMILY}
+    interp = {f"BM25 + {v}": (f"{a} + BM25", f"{b} + BM25") for v, (a, b) in seeds.items()}
+    extra = {f"{lab} + BM25": f"msmarco-{v.lower()}-tuned{sfx}-interp.trec.gz"
+             for v, pair in seeds.items() for lab, sfx in zip(pair, ("", "-seed43"), strict=True)}
+    loaded = _pooled_runs(res, [lab for pair in seeds.values() for lab in pair] + list(extra) + POOLED_REFS, extra)
+    if loaded is None:
+        return ""
+    runs, qrels, level = loaded
+    pq = {lab: per_query(run, qrels, level, ("nDCG@10",))["nDCG@10"] for lab, run in runs.items()}
+    mean_pq = {v: {q: (pq[a][q] + pq[b][q]) / 2 for q in qrels} for v, (a, b) in (seeds | interp).items()}
+    mean_pq.update({ref: pq[ref] for ref in POOLED_REFS})
+
+    def avg(values: dict[str, float], year: str | None = None) -> float:
+        picked = [x for q, x in values.items() if year is None or q.startswith(f"{year}:")]
+        return sum(picked) / len(picked)
+
+    lines = ["### TREC DL 2019 + 2020: the tuned-teacher family over two seeds (42 and 43)", "",
+             "| model | DL19 seed 42 / 43 / mean | DL20 seed 42 / 43 / mean | pooled mean | p vs CAT (Bonferroni) | "
+             "p vs bi-encoder | p vs hybrid |", "|---|---|---|---|---|---|---|"]
+    for block in (seeds, interp):
+        first = next(iter(block))
+        for v, (a, b) in block.items():
+            years = [f"{avg(pq[a], y):.4f} / {avg(pq[b], y):.4f} / **{avg(mean_pq[v], y):.4f}**"
+                     for y in ("dl19", "dl20")]
+            p_cat = "-" if v == first else \
+                f"{min(1.0, paired_ttest(mean_pq[v], mean_pq[first]) * (len(block) - 1)):.3f}"
+            refs = " | ".join(f"{paired_ttest(mean_pq[v], mean_pq[ref]):.3f}" for ref in POOLED_REFS)
+            lines.append(f"| {v} | {years[0]} | {years[1]} | {avg(mean_pq[v]):.4f} | {p_cat} | {refs} |")
+    for ref in POOLED_REFS:
+        lines.append(f"| {ref} (reference) | {avg(pq[ref], 'dl19'):.4f} | {avg(pq[ref], 'dl20'):.4f} | "
+                     f"{avg(pq[ref]):.4f} | | | |")
+    lines += ["", "Same teacher (BM25 0.1 / MiniLM 0.9, tuned on runs/msmarco-devval), data, schedule and 1,000 steps; "
+                  "seed 43 draws other negatives, batch order and head initialisation. Each model's best-validation "
+                  "checkpoint. BM25 + V: the interpolation baseline of each of V's two models (official BM25 run, "
+                  "per-query min-max, alpha tuned on the other DL year; `msmarco-<v>-tuned[-seed43]-interp`). The "
+                  "tests compare per-query seed means (the mean of the two seeds' nDCG@10 for each of the 97 "
+                  "queries): two-sided paired t-tests, against CAT (for BM25 + V: BM25 + CAT) Bonferroni-corrected "
+                  "for the 3 injected variants, against the bi-encoder and the hybrid uncorrected.", ""]
     return "\n".join(lines)
 
 
@@ -444,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         parts.append(text)
         loaded[name], evaluated[name] = present, results
     parts += [extra for extra in (pooled_table(res), teacher_table(res),
-                                  pooled_table(res, TUNED_ROWS, "the tuned-teacher models"),
+                                  pooled_table(res, TUNED_ROWS, "the tuned-teacher models"), seed_table(res),
                                   fold_rounds_table(res)) if extra]
     times = read_times(res)
     made = plots(loaded, evaluated, doc.parent, times)

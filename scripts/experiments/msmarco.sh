@@ -14,7 +14,8 @@
 #   4. each re-ranks DL19 and DL20 (a *-long, -lm or -tuned variant's final checkpoint too, as
 #      msmarco-<variant>-last, unless it is the best one); the interpolation baseline BM25 + CAT (alpha tuned on the
 #      other year); the teachers' own rankings of the DL candidates (BM25 weight 0.5, and tuned on
-#      runs/msmarco-devval: cat-tuned's teacher).
+#      runs/msmarco-devval: cat-tuned's teacher); and BM25 + each *-tuned* variant, interpolated the same way
+#      (msmarco-<variant>-interp).
 #   The surface-shortcut probe of the training sets (and of the test-like sets) -> docs/results/probe_shortcut.json.
 #   bash scripts/experiments/msmarco.sh [VARIANT ...]     # finished steps are skipped; training resumes
 { # one block: bash reads it whole before running it, so editing this file cannot derail a running job
@@ -62,6 +63,17 @@ for pair in dl19:dl20 dl20:dl19; do
   out=$RES/$test/msmarco-interp.trec.gz
   [ -f "$out" ] || $PY -m rerankinject.interpolate --first "$(bundled $test bm25)" --ce $RES/$test/msmarco-cat.trec.gz \
     --tune-first "$(bundled $tune bm25)" --tune-ce $RES/$tune/msmarco-cat.trec.gz --tune-qrels $tune --output "$out"
+done
+for v in $VARIANTS; do  # the interpolation baseline of every tuned-teacher model (its best checkpoint): BM25 + it,
+  # alpha tuned on the other year, as msmarco-interp for CAT
+  case $v in *-tuned*) ;; *) continue ;; esac
+  for pair in dl19:dl20 dl20:dl19; do
+    test=${pair%%:*}; tune=${pair##*:}
+    out=$RES/$test/msmarco-$v-interp.trec.gz
+    [ -f "$out" ] || $PY -m rerankinject.interpolate --first "$(bundled $test bm25)" --ce $RES/$test/msmarco-$v.trec.gz \
+      --tune-first "$(bundled $tune bm25)" --tune-ce $RES/$tune/msmarco-$v.trec.gz --tune-qrels $tune --output "$out" \
+      --tag msmarco-$v-interp
+  done
 done
 for year in dl19 dl20; do  # the teachers' own ranking of the test candidates (pool-index BM25 and MiniLM, per-query
   # min-max): equal weights (rounds 3-6), and the BM25 weight tuned on runs/msmarco-devval (never on DL)
