@@ -74,19 +74,17 @@ def test_config_extends_overlays_keys_and_names_both_files(tmp_path):
     # ...the same key overridden in the extending file: no error at all
     top.write_text("extends: mid.yaml\nbatch_size: 2\n")
     assert load_config(top).batch_size == 2
-    base.write_text("dataset: dl20\nsources: {bm25: bm25}\nlearning_rate: 1e-4\n")
-    with pytest.raises(DataError, match=r"base\.yaml:3: unknown config key 'learning_rate' \(.*base\.yaml is "
-                                        r"extended by .*mid\.yaml\)"):
-        load_config(top)
-    mid.write_text("extends: nowhere.yaml\n")
-    with pytest.raises(DataError, match=r"config file not found: .*nowhere\.yaml \(extended by .*mid\.yaml\)"):
-        load_config(top)
-    mid.write_text("extends: top.yaml\n")
-    with pytest.raises(DataError, match=r"mid\.yaml: extends cycle: .*top\.yaml -> .*mid\.yaml -> .*top\.yaml"):
-        load_config(top)
-    mid.write_text("seed: 1\nextends: [a, b]\n")
-    with pytest.raises(DataError, match=r"mid\.yaml:2: extends: expected the path of a config file"):
-        load_config(top)
+    broken = [  # (file, its text, the error)
+        (base, "dataset: dl20\nsources: {bm25: bm25}\nlearning_rate: 1e-4\n",
+         r"base\.yaml:3: unknown config key 'learning_rate' \(.*base\.yaml is extended by .*mid\.yaml\)"),
+        (mid, "extends: nowhere.yaml\n", r"config file not found: .*nowhere\.yaml \(extended by .*mid\.yaml\)"),
+        (mid, "extends: top.yaml\n", r"mid\.yaml: extends cycle: .*top\.yaml -> .*mid\.yaml -> .*top\.yaml"),
+        (mid, "seed: 1\nextends: [a, b]\n", r"mid\.yaml:2: extends: expected the path of a config file"),
+    ]
+    for path, text, error in broken:
+        path.write_text(text)
+        with pytest.raises(DataError, match=error):
+            load_config(top)
 
 
 def test_every_shipped_config_loads_and_flags_override():
