@@ -68,18 +68,28 @@ def test_config_extends_overlays_keys_and_names_both_files(tmp_path):
     assert "extends" not in cfg.to_dict()
     # a bad value written in the base: the error points at the base's line and names the extending file
     base.write_text("dataset: dl20\nsources: {bm25: bm25}\nbatch_size: 0\n")
-    with pytest.raises(DataError, match=r"base\.yaml:3: batch_size: must be > 0, got 0 "
-                                        r"\(.*base\.yaml is extended by .*top\.yaml\)"):
+    chain = r"\(extends chain: .*top\.yaml -> .*mid\.yaml -> .*base\.yaml\)"
+    with pytest.raises(DataError, match=r"base\.yaml:3: batch_size: must be > 0, got 0 " + chain):
         load_config(top)
+    with pytest.raises(DataError, match=r"^command line: batch_size: must be > 0, got -1$"):  # a flag is no file's
+        load_config(top, {"batch_size": -1})
+    base.write_text("# teacher: a comment line is no key\ndataset: dl20\nsources: {bm25: bm25}\n"
+                    "teacher: {kind: ensembel}   # teacher: nor is a comment\n")
+    side = tmp_path / "side.yaml"  # (mid sets a teacher of its own)
+    side.write_text("extends: base.yaml\nseed: 5\n")
+    with pytest.raises(DataError, match=r"base\.yaml:4: teacher\.kind: .*ensembel.*\(extends chain: .*side\.yaml -> "
+                                        r".*base\.yaml\)"):
+        load_config(side)
     # ...the same key overridden in the extending file: no error at all
     top.write_text("extends: mid.yaml\nbatch_size: 2\n")
     assert load_config(top).batch_size == 2
     broken = [  # (file, its text, the error)
         (base, "dataset: dl20\nsources: {bm25: bm25}\nlearning_rate: 1e-4\n",
-         r"base\.yaml:3: unknown config key 'learning_rate' \(.*base\.yaml is extended by .*mid\.yaml\)"),
-        (mid, "extends: nowhere.yaml\n", r"config file not found: .*nowhere\.yaml \(extended by .*mid\.yaml\)"),
-        (mid, "extends: top.yaml\n", r"mid\.yaml: extends cycle: .*top\.yaml -> .*mid\.yaml -> .*top\.yaml"),
+         r"base\.yaml:3: unknown config key 'learning_rate' " + chain),
+        (mid, "seed: 1\nextends: nowhere.yaml\n", r"mid\.yaml:2: extends: config file not found: .*nowhere\.yaml"),
+        (mid, "extends: top.yaml\n", r"mid\.yaml:1: extends: cycle .*top\.yaml -> .*mid\.yaml -> .*top\.yaml"),
         (mid, "seed: 1\nextends: [a, b]\n", r"mid\.yaml:2: extends: expected the path of a config file"),
+        (mid, "extends:\n", r"mid\.yaml:1: extends: expected the path of a config file, got None"),
     ]
     for path, text, error in broken:
         path.write_text(text)

@@ -361,15 +361,18 @@ def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | N
             file that extends it.
     """
     data: dict[str, Any] = {}
-    origin: dict[str, Path] = {}
+    origin: dict[str, Path | None] = {}  # key -> the file that sets it (None: a command-line flag)
+    files: tuple[Path, ...] = ()
     where = "command line"
     if path is not None:
         where = os.fspath(Path(path))
-        data, origin = _read_layers(Path(path), ())
+        if not Path(path).is_file():
+            raise DataError(f"config file not found: {where}")
+        data, origin, files = _read_layers(Path(path), ())
     for key, value in (overrides or {}).items():
         if value is not None:
             data[key] = value
-            origin.pop(key, None)
+            origin[key] = None
     try:
         cfg = TrainConfig(**data)
     except TypeError as e:
@@ -384,23 +387,30 @@ def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | N
     except DataError as e:
         if path is None:
             raise
-        msg = str(e)
-        key = msg[len(where) + 2:].split(":", 1)[0].split(".", 1)[0].strip()
-        source = origin.get(key, Path(path))
-        if source != Path(path):  # the key comes from a base file: point there, and say which file extends it
-            msg = f"{source}: {msg[len(where) + 2:]} ({source} is extended by {where})"
-        raise DataError(_with_line(msg, source)) from None
+        rest = str(e)[len(where) + 2:]
+        source = origin.get(rest.split(":", 1)[0].split(".", 1)[0].strip(), files[0])
+        if source is None:
+            raise DataError(f"command line: {rest}") from None
+        hops = files[:files.index(source) + 1]
+        raise DataError(_with_line(f"{source}: {rest}{_via(hops)}", source)) from None
 
 
-def _read_layers(p: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], dict[str, Path]]:
-    """The keys of config file ``p`` over those of the files it ``extends``, and the file each key comes from."""
+def _via(hops: tuple[Path, ...]) -> str:
+    """`` (extends chain: top.yaml -> base.yaml)`` for a file reached through ``extends``, else ``""``."""
+    return f" (extends chain: {' -> '.join(map(str, hops))})" if len(hops) > 1 else ""
+
+
+def _read_layers(p: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], dict[str, Path | None], tuple[Path, ...]]:
+    """Read config file ``p`` and the files it ``extends``.
+
+    Returns:
+        Its keys over those of its bases, the file each key comes from, and the files read from the first one loaded
+        (``chain``: the files that led to ``p``) to the deepest base.
+    """
     import yaml
 
-    via = f" ({p} is extended by {chain[-1]})" if chain else ""
-    if not p.is_file():
-        raise DataError(f"config file not found: {p}" + (f" (extended by {chain[-1]})" if chain else ""))
-    if p.resolve() in {c.resolve() for c in chain}:
-        raise DataError(f"{chain[-1]}: extends cycle: {' -> '.join(map(str, (*chain, p)))}")
+    hops = (*chain, p)
+    via = _via(hops)
     text = p.read_text()
     try:
         loaded = yaml.safe_load(text)
@@ -420,15 +430,21 @@ def _read_layers(p: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], dict
             at = f":{lineno}" if lineno else ""
             raise DataError(f"{p}{at}: unknown config key {key!r}{via} (known keys: {', '.join(sorted(known))})")
     data: dict[str, Any] = {}
-    origin: dict[str, Path] = {}
-    base = loaded.pop("extends", None)
-    if base is not None:
+    origin: dict[str, Path | None] = {}
+    files = hops
+    if "extends" in loaded:
+        base = loaded.pop("extends")
         if not isinstance(base, str) or not base.strip():
             raise DataError(_with_line(f"{p}: extends: expected the path of a config file, got {base!r}{via}", p))
-        data, origin = _read_layers(p.parent / base, (*chain, p))
+        target = p.parent / Path(base).expanduser()
+        if not target.is_file():
+            raise DataError(_with_line(f"{p}: extends: config file not found: {target}{via}", p))
+        if target.resolve() in {h.resolve() for h in hops}:
+            raise DataError(_with_line(f"{p}: extends: cycle {' -> '.join(map(str, (*hops, target)))}", p))
+        data, origin, files = _read_layers(target, hops)
     data.update(loaded)
     origin.update(dict.fromkeys(loaded, p))
-    return data, origin
+    return data, origin, files
 
 
 def _with_line(msg: str, path: Path) -> str:
@@ -436,7 +452,8 @@ def _with_line(msg: str, path: Path) -> str:
     prefix = f"{path}: "
     if not msg.startswith(prefix):
         return msg
-    lines = path.read_text().splitlines()
+    lines = ["" if line.lstrip().startswith("#") else re.sub(r"\s#.*$", "", line)  # comments never count
+             for line in path.read_text().splitlines()]
     lineno = 0
     for part in msg[len(prefix):].split(":", 1)[0].strip().split("."):
         found = next((i for i in range(max(lineno - 1, 0), len(lines))
