@@ -11,7 +11,7 @@ from collections.abc import Callable
 from .cluster import RayOptions
 from .errors import DataError
 
-__all__ = ["setup_logging", "run_cli", "shard_flag", "job_path", "add_engine_flags", "ray_options"]
+__all__ = ["setup_logging", "run_cli", "shard_flag", "require_min", "job_path", "add_engine_flags", "ray_options"]
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -43,6 +43,14 @@ def shard_flag(parser: argparse.ArgumentParser, value: str | None) -> tuple[int,
     except ValueError as e:
         parser.error(f"--shard: {e}")
     return None  # unreachable: parser.error exits
+
+
+def require_min(parser: argparse.ArgumentParser, args: argparse.Namespace, minimum: int, *flags: str) -> None:
+    """``parser.error`` for the first of ``flags`` (attribute names) set below ``minimum``; unset (None) is allowed."""
+    for flag in flags:
+        value = getattr(args, flag)
+        if value is not None and value < minimum:
+            parser.error(f"--{flag.replace('_', '-')} must be >= {minimum}, got {value}")
 
 
 def job_path(p: str | None) -> str | None:

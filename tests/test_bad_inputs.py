@@ -149,6 +149,25 @@ def test_missing_topics_search(ws, capsys):
     _check(capsys, code, ws / "out.trec", ["nope.tsv"])
 
 
+# --- flags below their minimum: a usage error naming the flag (cli.require_min), before any work -------------------
+@pytest.mark.parametrize("cli,argv,needle", [
+    ("search", ["--retriever", "bm25", "--index", "i", "--topics", "t", "--output", "o", "--rrf-k", "-1"],
+     "--rrf-k must be >= 0, got -1"),
+    ("search", ["--retriever", "bm25", "--index", "i", "--topics", "t", "--output", "o", "--checkpoint-every", "0"],
+     "--checkpoint-every must be >= 1, got 0"),
+    ("rerank", ["--run", "r", "--topics", "t", "--corpus", "c", "--model", "m", "--output", "o", "--group-pairs", "0"],
+     "--group-pairs must be >= 1, got 0"),
+    ("rerank", ["--run", "r", "--topics", "t", "--corpus", "c", "--model", "m", "--output", "o", "--max-length", "8"],
+     "--max-length must be >= 16, got 8"),
+    ("evaluate", ["--qrels", "dl19", "--rel-level", "0", "run"], "--rel-level must be >= 1, got 0"),
+])
+def test_flag_below_minimum(cli, argv, needle, tmp_path, capsys):
+    main = {"search": search.main, "rerank": rerank.main, "evaluate": evaluate.main}[cli]
+    assert _main_exit(main, [str(tmp_path / "o") if a == "o" else a for a in argv]) == 2
+    assert needle in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 # --- corpora -------------------------------------------------------------------------------------------------------
 def test_bad_corpus_jsonl(ws, models, capsys):
     corpus = ws / "corpus.jsonl"

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..cli import require_min
 from ..datasets.registry import rel_level_for, resolve_qrels
 from ..errors import DataError
 from ..io.files import atomic_write
@@ -68,8 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--measures: {e}")
     if not 0 < args.alpha < 1:
         parser.error(f"--alpha must be in (0, 1), got {args.alpha}")
-    if args.rel_level is not None and args.rel_level < 1:
-        parser.error(f"--rel-level must be >= 1, got {args.rel_level}")
+    require_min(parser, args, 1, "rel_level")
     paths = list(args.runs)
     if args.baseline and args.baseline not in paths:
         paths.insert(0, args.baseline)

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..cli import add_engine_flags, ray_options, run_cli, setup_logging
+from ..cli import add_engine_flags, ray_options, require_min, run_cli, setup_logging
 from ..datasets.registry import is_dataset, load_dataset
 from ..encode.encoder import POOLINGS
 from ..io.formats import COLLECTION_FORMATS
@@ -85,13 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the index CLI."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.threads < 1:
-        parser.error(f"--threads must be >= 1, got {args.threads}")
+    require_min(parser, args, 1, "threads")
     if args.kind == "dense":
-        for flag in ("max_length", "batch_size", "shard_size", "hnsw_m", "hnsw_ef_construction"):
-            value = getattr(args, flag)
-            if value is not None and value < 1:
-                parser.error(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+        require_min(parser, args, 1, "max_length", "batch_size", "shard_size", "hnsw_m", "hnsw_ef_construction")
     ray = ray_options(parser, args) if args.kind == "dense" else None
     setup_logging(args.verbose)
 

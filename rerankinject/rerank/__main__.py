@@ -41,7 +41,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..cli import add_engine_flags, job_path, ray_options, run_cli, setup_logging, shard_flag
+from ..cli import add_engine_flags, job_path, ray_options, require_min, run_cli, setup_logging, shard_flag
 from ..datasets.registry import DATASETS, is_dataset, load_dataset, resolve_topics
 from ..errors import DataError, FormatError
 from ..io.checkpoint import QueryCheckpoint, select_shard
@@ -184,21 +184,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the re-ranking CLI."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.depth < 1:
-        parser.error(f"--depth must be >= 1, got {args.depth}")
-    if args.batch_size < 1:
-        parser.error(f"--batch-size must be >= 1, got {args.batch_size}")
-    for flag in ("threads", "workers", "group_pairs"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            parser.error(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
-    if args.exact_head < 0:
-        parser.error(f"--exact-head must be >= 0, got {args.exact_head}")
+    require_min(parser, args, 1, "depth", "batch_size", "threads", "workers", "group_pairs")
+    require_min(parser, args, 0, "exact_head")
+    require_min(parser, args, 16, "max_length")
     if args.exact_head and not args.backend.startswith("onnx-int8"):
         parser.error(f"--exact-head re-scores an int8 ranking: use it with --backend onnx-int8 or onnx-int8-full, "
                      f"not {args.backend}")
-    if args.max_length is not None and args.max_length < 16:
-        parser.error(f"--max-length must be >= 16, got {args.max_length}")
     try:
         source_paths = parse_sources(args.source)
     except ValueError as e:

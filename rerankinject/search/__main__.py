@@ -36,7 +36,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from ..cli import job_path, run_cli, setup_logging, shard_flag
+from ..cli import job_path, require_min, run_cli, setup_logging, shard_flag
 from ..datasets.registry import resolve_topics
 from ..errors import DataError
 from ..injection.normalize import PER_QUERY_KINDS
@@ -124,22 +124,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the search CLI."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.k < 1:
-        parser.error(f"--k must be >= 1, got {args.k}")
-    if args.threads < 1:
-        parser.error(f"--threads must be >= 1, got {args.threads}")
-    if args.bm25_k1 < 0:
-        parser.error(f"--bm25-k1 must be >= 0, got {args.bm25_k1}")
+    require_min(parser, args, 1, "k", "threads", "depth", "checkpoint_every")
+    require_min(parser, args, 0, "bm25_k1", "rrf_k")
     if not 0 <= args.bm25_b <= 1:
         parser.error(f"--bm25-b must be in [0, 1], got {args.bm25_b}")
     if args.retriever in ("bm25", "hybrid") and not args.index:
         parser.error(f"--retriever {args.retriever} needs --index (a Lucene index)")
     if args.retriever in ("dense", "hybrid") and not args.dense_index:
         parser.error(f"--retriever {args.retriever} needs --dense-index (python -m rerankinject.index dense ...)")
-    if args.depth is not None and args.depth < 1:
-        parser.error(f"--depth must be >= 1, got {args.depth}")
-    if args.rrf_k < 0:
-        parser.error(f"--rrf-k must be >= 0, got {args.rrf_k}")
     if not math.isfinite(args.alpha):
         parser.error(f"--alpha must be a finite number, got {args.alpha}")
     if args.fusion == "interpolate" and not 0 <= args.alpha <= 1:
@@ -147,8 +139,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rescore and args.retriever == "hybrid":
         parser.error("--rescore works with --retriever bm25 or dense (fuse two rescored runs with "
                      "python -m rerankinject.interpolate)")
-    if args.checkpoint_every < 1:
-        parser.error(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
     shard = shard_flag(parser, args.shard)
     setup_logging(args.verbose)
 
