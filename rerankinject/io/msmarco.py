@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import array
 import hashlib
-import math
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from tqdm.auto import tqdm
 
 from ..errors import DataError, FormatError
 from .files import open_text
+from .runs import parse_score
 
 __all__ = ["TRAINING_KINDS", "TrainingLine", "IdLookup", "IdSet", "RowIndex", "text_hash", "iter_id_text",
            "iter_training_lines"]
@@ -242,16 +242,6 @@ class IdLookup:
         return None
 
 
-def _score(spath: str, lineno: int, value: str, name: str) -> float:
-    try:
-        v = float(value)
-    except ValueError:
-        raise FormatError(spath, lineno, f"{name} {value!r} is not a number") from None
-    if not math.isfinite(v):
-        raise FormatError(spath, lineno, f"{name} must be finite, got {value!r}")
-    return v
-
-
 def iter_training_lines(path: str | os.PathLike, kind: str, queries: IdLookup,
                         collection: IdLookup) -> Iterator[TrainingLine]:
     """Stream the training lines of an MS MARCO training file (.gz allowed), each checked against the id files.
@@ -285,8 +275,8 @@ def iter_training_lines(path: str | os.PathLike, kind: str, queries: IdLookup,
                 raise FormatError(spath, lineno, f"empty column {parts.index('') + 1} ('{_COLUMNS[kind]}')")
             teacher = None
             if kind == "teacher":
-                teacher = (_score(spath, lineno, parts[0], "positive teacher score"),
-                           _score(spath, lineno, parts[1], "negative teacher score"))
+                teacher = (parse_score(parts[0], spath, lineno, "positive teacher score"),
+                           parse_score(parts[1], spath, lineno, "negative teacher score"))
                 parts = parts[2:]
             if kind == "triples":
                 qid = queries.id_of_text(parts[0])

@@ -25,6 +25,7 @@ __all__ = [
     "format_run_line",
     "group_by_query",
     "sort_hits",
+    "parse_score",
     "run_to_dict",
     "records_from_dict",
     "query_sort_key",
@@ -54,13 +55,14 @@ def sort_hits(records: Iterable[RunRecord]) -> list[RunRecord]:
     return sorted(records, key=lambda r: (-r.score, r.doc_id))
 
 
-def _parse_score(text: str, path: str, lineno: int) -> float:
+def parse_score(text: str, path: str, lineno: int, name: str = "score") -> float:
+    """A finite float from a file's field; else a FormatError naming the file, the line and the field ``name``."""
     try:
         score = float(text)
     except ValueError:
-        raise FormatError(path, lineno, f"score {text!r} is not a number") from None
+        raise FormatError(path, lineno, f"{name} {text!r} is not a number") from None
     if not math.isfinite(score):
-        raise FormatError(path, lineno, f"score {text!r} is not finite (NaN or infinite scores are refused)")
+        raise FormatError(path, lineno, f"{name} {text!r} is not finite (NaN or infinite scores are refused)")
     return score
 
 
@@ -88,7 +90,7 @@ def iter_run(path: str | os.PathLike) -> Iterator[tuple[int, RunRecord]]:
                 int(rank)
             except ValueError:
                 raise FormatError(spath, lineno, f"rank {rank!r} is not an integer") from None
-            yield lineno, RunRecord(qid, docid, _parse_score(score, spath, lineno))
+            yield lineno, RunRecord(qid, docid, parse_score(score, spath, lineno))
 
 
 def read_run(path: str | os.PathLike) -> Run:
