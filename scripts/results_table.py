@@ -117,10 +117,14 @@ MSMARCO_ROWS = [
     ("DPRCAT (tuned teacher, seed 43, last)", "msmarco-dprcat-tuned-seed43-last.trec.gz", "the same run's final "
                                                                                          "checkpoint (step 1,000)"),
     ("BM25CAT (tuned teacher, seed 43)", "msmarco-bm25cat-tuned-seed43.trec.gz", "BM25CAT (tuned teacher) with "
-                                                                                 "seed 43, best checkpoint"),
+                                                                                 "seed 43; its best checkpoint is the "
+                                                                                 "last (step 1,000)"),
     ("BM25DPRCAT (tuned teacher, seed 43)", "msmarco-bm25dprcat-tuned-seed43.trec.gz", "BM25DPRCAT (tuned teacher) "
                                                                                        "with seed 43, best "
                                                                                        "checkpoint"),
+    ("BM25DPRCAT (tuned teacher, seed 43, last)", "msmarco-bm25dprcat-tuned-seed43-last.trec.gz", "the same run's "
+                                                                                                 "final checkpoint "
+                                                                                                 "(step 1,000)"),
     ("interpolation BM25 + CAT", "msmarco-interp.trec.gz", "min-max per query, alpha tuned on the other DL year"),
 ]
 FOLD_ROWS = [
@@ -171,7 +175,8 @@ POOLED_ROWS = ["CAT", "BM25CAT", "DPRCAT (from scratch)", "BM25DPRCAT (from scra
 POOLED_REFS = ["dense (MiniLM)", "hybrid (BM25 + MiniLM)"]
 TUNED_ROWS = ["CAT (tuned teacher)", "BM25CAT (tuned teacher)", "DPRCAT (tuned teacher)", "BM25DPRCAT (tuned teacher)",
               "CAT (tuned teacher, length-matched)", "CAT (tuned teacher, seed 43)",
-              "DPRCAT (tuned teacher, seed 43)"]
+              "BM25CAT (tuned teacher, seed 43)", "DPRCAT (tuned teacher, seed 43)",
+              "BM25DPRCAT (tuned teacher, seed 43)"]
 """The tuned-teacher models (same teacher, validation, schedule, steps): injection, the length-matched data, or
 another seed."""
 
