@@ -160,9 +160,13 @@ def test_missing_topics_search(ws, capsys):
     ("rerank", ["--run", "r", "--topics", "t", "--corpus", "c", "--model", "m", "--output", "o", "--max-length", "8"],
      "--max-length must be >= 16, got 8"),
     ("evaluate", ["--qrels", "dl19", "--rel-level", "0", "run"], "--rel-level must be >= 1, got 0"),
+    ("preprocess", ["--collection", "c", "--queries", "q", "--triples", "t", "--output", "o", "--chunk-lines", "0"],
+     "--chunk-lines must be >= 1, got 0"),
 ])
 def test_flag_below_minimum(cli, argv, needle, tmp_path, capsys):
-    main = {"search": search.main, "rerank": rerank.main, "evaluate": evaluate.main}[cli]
+    from rerankinject.train import preprocess
+
+    main = {"search": search.main, "rerank": rerank.main, "evaluate": evaluate.main, "preprocess": preprocess.main}[cli]
     assert _main_exit(main, [str(tmp_path / "o") if a == "o" else a for a in argv]) == 2
     assert needle in capsys.readouterr().err
     assert not (tmp_path / "o").exists()

@@ -33,7 +33,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from ..cli import run_cli, setup_logging
+from ..cli import require_min, run_cli, setup_logging
 from ..errors import DataError
 from ..io.files import atomic_write, require_file
 from ..io.msmarco import IdLookup, TrainingLine, iter_id_text, iter_training_lines
@@ -250,10 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m rerankinject.train.preprocess``."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.limit is not None and args.limit < 1:
-        parser.error("--limit must be >= 1")
-    if args.chunk_lines < 1:
-        parser.error("--chunk-lines must be >= 1")
+    require_min(parser, args, 1, "limit", "chunk_lines")
     if not args.no_scores and not (args.bm25_index or args.dense_index):
         parser.error("give --bm25-index and/or --dense-index (or --no-scores for a file without scores)")
     if args.no_scores and (args.bm25_index or args.dense_index):
