@@ -358,7 +358,7 @@ def load_config(path: str | os.PathLike | None, overrides: Mapping[str, Any] | N
     Raises:
         DataError: a file is missing or not YAML, a key is unknown, ``extends`` is not a file or forms a cycle, or a
             value is out of range. The message names the file that sets the offending key, with its line, and the
-            file that extends it.
+            extends chain that led to it (a bad flag: ``command line``).
     """
     data: dict[str, Any] = {}
     origin: dict[str, Path | None] = {}  # key -> the file that sets it (None: a command-line flag)
