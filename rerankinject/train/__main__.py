@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .config import SCALAR_FIELDS
 
     p = argparse.ArgumentParser(prog="python -m rerankinject.train", description=__doc__.split("\n")[0])
-    p.add_argument("--config", help="YAML config (scripts/configs/*.yaml)")
+    p.add_argument("--config", help="YAML config (scripts/configs/*.yaml; 'extends: base.yaml' starts from another)")
     p.add_argument("--test", action="store_true", help="after training, re-rank the test run once with the best model")
     p.add_argument("--test-only", action="store_true", help="only re-rank the test run with output_dir/best")
     p.add_argument("--validation-only", action="store_true",
