@@ -9,8 +9,8 @@
 #      bm25cat-tuned and bm25dprcat-tuned distil the teacher whose BM25 weight was tuned on runs/msmarco-devval, the
 #      non-saturated set of scripts/build_msmarco_devval.py, and validate there; dprcat-tuned completes that family;
 #      cat-tuned-seed43, bm25cat-tuned-seed43, dprcat-tuned-seed43 and bm25dprcat-tuned-seed43 are the family with
-#      another seed; cat-lm is
-#      cat-tuned on the length-matched set runs/msmarco-clean-lm), two side by side (threads from their configs);
+#      another seed; cat-lm is cat-tuned on the length-matched set runs/msmarco-clean-lm), two side by side (threads
+#      from their configs);
 #   4. each re-ranks DL19 and DL20 (a *-long, -lm or -tuned variant's final checkpoint too, as
 #      msmarco-<variant>-last, unless it is the best one); the interpolation baseline BM25 + CAT (alpha tuned on the
 #      other year); the teachers' own rankings of the DL candidates (BM25 weight 0.5, and tuned on
@@ -58,22 +58,20 @@ for year in dl19 dl20; do
       --output "$out" --tag msmarco-$v --threads "${THREADS:-2}"
   done
 done
-for pair in dl19:dl20 dl20:dl19; do
-  test=${pair%%:*}; tune=${pair##*:}
-  out=$RES/$test/msmarco-interp.trec.gz
-  [ -f "$out" ] || $PY -m rerankinject.interpolate --first "$(bundled $test bm25)" --ce $RES/$test/msmarco-cat.trec.gz \
-    --tune-first "$(bundled $tune bm25)" --tune-ce $RES/$tune/msmarco-cat.trec.gz --tune-qrels $tune --output "$out"
-done
-for v in $VARIANTS; do  # the interpolation baseline of every tuned-teacher model (its best checkpoint): BM25 + it,
-  # alpha tuned on the other year, as msmarco-interp for CAT
-  case $v in *-tuned*) ;; *) continue ;; esac
+interp_bm25() {  # MODEL OUT [TAG]: the interpolation baseline BM25 + msmarco-MODEL on each DL year (official BM25
+  # run, per-query min-max, alpha tuned on the other year) -> $RES/<year>/OUT.trec.gz
+  local pair test tune out
   for pair in dl19:dl20 dl20:dl19; do
     test=${pair%%:*}; tune=${pair##*:}
-    out=$RES/$test/msmarco-$v-interp.trec.gz
-    [ -f "$out" ] || $PY -m rerankinject.interpolate --first "$(bundled $test bm25)" --ce $RES/$test/msmarco-$v.trec.gz \
-      --tune-first "$(bundled $tune bm25)" --tune-ce $RES/$tune/msmarco-$v.trec.gz --tune-qrels $tune --output "$out" \
-      --tag msmarco-$v-interp
+    out=$RES/$test/$2.trec.gz
+    [ -f "$out" ] || $PY -m rerankinject.interpolate --first "$(bundled $test bm25)" --ce $RES/$test/msmarco-$1.trec.gz \
+      --tune-first "$(bundled $tune bm25)" --tune-ce $RES/$tune/msmarco-$1.trec.gz --tune-qrels $tune --output "$out" \
+      ${3:+--tag "$3"}
   done
+}
+interp_bm25 cat msmarco-interp
+for v in $VARIANTS; do  # every tuned-teacher model (its best checkpoint) too
+  case $v in *-tuned*) interp_bm25 $v msmarco-$v-interp msmarco-$v-interp ;; esac
 done
 for year in dl19 dl20; do  # the teachers' own ranking of the test candidates (pool-index BM25 and MiniLM, per-query
   # min-max): equal weights (rounds 3-6), and the BM25 weight tuned on runs/msmarco-devval (never on DL)
