@@ -157,6 +157,16 @@ SCIFACT_ROWS = [
                                                                                 "injected; the demo's model and run"),
     ("hybrid top-100 re-ranked by BM25DPRCAT", "hybrid-bm25dprcat.top100.trec.gz", "the same model re-ranking the "
                                                                                   "hybrid's whole top 100"),
+    ("hybrid top-20 re-ranked by BM25DPRCAT (MS MARCO -> SciFact)", "hybrid-bm25dprcat-msmarco.top20.trec.gz",
+     "the demo's recipe started from the MS MARCO-style BM25DPRCAT (tuned teacher, seed 42), not all-MiniLM-L6-v2"),
+    ("hybrid top-20 re-ranked by BM25DPRCAT (MS MARCO seed 43 -> SciFact)",
+     "hybrid-bm25dprcat-msmarco-seed43.top20.trec.gz", "the same, started from the seed-43 MS MARCO-style BM25DPRCAT"),
+    ("hybrid top-20 re-ranked by BM25DPRCAT (MS MARCO DPRCAT -> SciFact)",
+     "hybrid-bm25dprcat-msmarco-dprcat.top20.trec.gz", "the same, started from the MS MARCO-style DPRCAT (BM25 new)"),
+    ("hybrid top-20 re-ranked by BM25DPRCAT (seed 43)", "hybrid-bm25dprcat-seed43.top20.trec.gz",
+     "the demo's recipe (from all-MiniLM-L6-v2) with seed 43: the control's spread"),
+    ("hybrid top-20 re-ranked by BM25DPRCAT (MS MARCO, zero-shot)", "msmarco-bm25dprcat-tuned.hybrid-top20.trec.gz",
+     "the MS MARCO-style BM25DPRCAT (tuned teacher, seed 42) as it is, max_length 160"),
     ("CAT (MS MARCO, zero-shot)", "msmarco-cat.trec.gz", "the DL models, BM25 top-20 re-ranked"),
     ("BM25CAT (MS MARCO, zero-shot)", "msmarco-bm25cat.trec.gz", "the DL models, BM25 top-20 re-ranked"),
 ]

@@ -95,6 +95,11 @@ def check_resumable(cfg: TrainConfig) -> None:
                         f"{'; ...' if len(differ) > 4 else ''}); give a new output_dir, or resume: false to start over")
 
 
+def head_lr(cfg: TrainConfig, new_head: bool) -> float:
+    """The head's learning rate: ``head_lr`` for a new head (or with ``head_lr_on_trained_head``), else ``lr``."""
+    return cfg.head_lr if (cfg.head_lr and (new_head or cfg.head_lr_on_trained_head)) else cfg.lr
+
+
 def param_groups(model: Any, cfg: TrainConfig, new_head: bool = True) -> list[dict[str, Any]]:
     """AdamW groups: no weight decay on biases and norms; ``head_lr`` for new head parameters; frozen embeddings.
 
@@ -103,7 +108,7 @@ def param_groups(model: Any, cfg: TrainConfig, new_head: bool = True) -> list[di
     """
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
     head_keys = ("classifier", "pooler")
-    head_lr = cfg.head_lr if (cfg.head_lr and (new_head or cfg.head_lr_on_trained_head)) else cfg.lr
+    lr_head = head_lr(cfg, new_head)
     groups: dict[tuple[bool, bool], list[Any]] = {}
     for n, p in model.named_parameters():
         if cfg.freeze_embeddings and "word_embeddings" in n:
@@ -111,7 +116,7 @@ def param_groups(model: Any, cfg: TrainConfig, new_head: bool = True) -> list[di
             continue
         key = (any(k in n for k in head_keys), any(k in n for k in no_decay))
         groups.setdefault(key, []).append(p)
-    return [{"params": ps, "weight_decay": 0.0 if nd else cfg.weight_decay, "lr": head_lr if head else cfg.lr}
+    return [{"params": ps, "weight_decay": 0.0 if nd else cfg.weight_decay, "lr": lr_head if head else cfg.lr}
             for (head, nd), ps in sorted(groups.items())]
 
 
@@ -351,9 +356,9 @@ def train_model(cfg: TrainConfig, ce: Any, dataset: GroupDataset | StreamedGroup
                                data_collator=InjectionCollator(ce.pad_id), callbacks=[callback, *(callbacks or [])])
     if trainer.is_world_process_zero():
         _write_json(out / ARGS_FILE, cfg.to_dict())
-    logger.info("training %s: %d groups of %d, batch %d x accum %d x %d processes, loss %s, lr %g (head %s)",
+    logger.info("training %s: %d groups of %d, batch %d x accum %d x %d processes, loss %s, lr %g (head %g, %s)",
                 ce.recipe.variant, len(dataset), dataset.group_size, cfg.batch_size, cfg.grad_accum,
-                args.world_size, cfg.loss, cfg.lr, cfg.head_lr)
+                args.world_size, cfg.loss, cfg.lr, head_lr(cfg, new_head), "new" if new_head else "trained")
     if resume:
         logger.info("resuming from %s", resume)
     trainer.train(resume_from_checkpoint=resume)

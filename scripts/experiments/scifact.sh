@@ -11,6 +11,8 @@
 #   bash scripts/experiments/scifact.sh [VARIANT ...]   # default: cat bm25cat dprcat bm25dprcat bm25added
 #   FIRST_STAGE_ONLY=1 bash scripts/experiments/scifact.sh # indexes, first stages (test and train), DPR re-scoring
 #   ZERO_SHOT_ONLY=1 bash scripts/experiments/scifact.sh   # first stages and the zero-shot rows only
+#   bash scripts/experiments/scifact.sh hybrid_bm25dprcat-msmarco   # a hybrid-first-stage model (its config
+#     scripts/configs/scifact_hybrid_bm25dprcat-msmarco.yaml), re-ranking the test hybrid top 20
 { # one block: bash reads it whole before running it, so editing this file cannot derail a running job
 source "$(dirname "$0")/common.sh"
 S=$RES/scifact
@@ -23,6 +25,11 @@ variants=(cat bm25cat dprcat bm25dprcat bm25added)  # bm25added's teacher is the
   --collection scifact-test --index indexes/scifact.minilm --normalize --threads "${THREADS:-1}"
 [ -f runs/scifact-test.hybrid.trec ] || timed scifact-first-stages $PY scripts/demo.py --no-rerank
 for f in bm25 dense hybrid; do [ -f $S/$f.trec.gz ] || keep runs/scifact-test.$f.trec $S/$f.trec.gz 100 $f; done
+# the training queries' hybrid first stage (the demo's settings), the candidates of scifact_hybrid_*.yaml; it also
+# writes runs/scifact-train.hybrid.{bm25,dense}.trec, the raw scores the hybrid models inject
+[ -f runs/scifact-train.hybrid.trec ] || timed scifact-train-hybrid $PY -m rerankinject.search --retriever hybrid \
+  --index indexes/scifact --dense-index indexes/scifact.minilm --topics scifact-train --k 1000 --depth 100 \
+  --alpha 0.45 --normalization minmax-query --remove-query --output runs/scifact-train.hybrid.trec
 [ -f runs/scifact-train.bm25.trec ] || timed scifact-train-bm25 $PY -m rerankinject.search --index indexes/scifact \
   --topics scifact-train --output runs/scifact-train.bm25.trec --k 100 --remove-query
 for split in train test; do  # the dense (DPR) score of every BM25 candidate, exact: the BM25 top 100 re-scored
@@ -40,6 +47,15 @@ for v in cat bm25cat; do
       --source bm25=runs/scifact-test.bm25.trec --output $S/msmarco-$v.trec.gz --tag msmarco-$v
   fi
 done
+# the MS MARCO-style BM25DPRCAT (tuned teacher; the start of scifact_hybrid_bm25dprcat-msmarco.yaml) zero-shot on the
+# demo's hybrid top 20, BM25 and MiniLM injected (same bounds)
+model=$(msmarco_model bm25dprcat-tuned)
+if [ -d "$model" ] && [ ! -f $S/msmarco-bm25dprcat-tuned.hybrid-top20.trec.gz ]; then
+  timed rerank-scifact-msmarco-bm25dprcat-tuned-top20 $PY -m rerankinject.rerank --run $S/hybrid.trec.gz \
+    --topics scifact-test --corpus scifact-test --model "$model" --depth 20 --threads "${THREADS:-1}" \
+    --source bm25=runs/scifact-test.hybrid.bm25.trec --source dpr=runs/scifact-test.hybrid.dense.trec \
+    --output $S/msmarco-bm25dprcat-tuned.hybrid-top20.trec.gz --tag msmarco-bm25dprcat-tuned
+fi
 # the shipped SciFact-trained model (the demo's: BM25DPRCAT trained on SciFact train's hybrid top 100) re-ranking the
 # hybrid top 100 of the test queries (the demo re-ranks its top 20); BM25 and MiniLM scores of every hybrid candidate
 # come from the hybrid search's source runs
@@ -50,6 +66,19 @@ h100=$S/hybrid-bm25dprcat.top100.trec.gz
   --threads "${THREADS:-2}" --output $h100 --tag scifact-hybrid-bm25dprcat
 [ -n "${ZERO_SHOT_ONLY:-}" ] && exit 0
 for v in "${variants[@]}"; do
+  if [[ $v == hybrid_* ]]; then  # a model over the hybrid first stage (scifact_hybrid_*.yaml, e.g.
+    # hybrid_bm25dprcat-msmarco): trained on SciFact train's hybrid top 100, re-ranking the test hybrid top 20 (the
+    # demo's depth) with the hybrid search's BM25 and MiniLM scores
+    name=scifact-${v//_/-}
+    finished runs/train/$name || timed train-$name $PY -m rerankinject.train \
+      --config scripts/configs/scifact_$v.yaml >> runs/train/$name.log 2>&1  # resumes
+    save_training $name
+    [ -f $S/${v//_/-}.top20.trec.gz ] || timed rerank-$name-top20 $PY -m rerankinject.rerank --run $S/hybrid.trec.gz \
+      --topics scifact-test --corpus scifact-test --model runs/train/$name/best --depth 20 \
+      --source bm25=runs/scifact-test.hybrid.bm25.trec --source dpr=runs/scifact-test.hybrid.dense.trec \
+      --threads "${THREADS:-1}" --output $S/${v//_/-}.top20.trec.gz --tag $name
+    continue
+  fi
   sources=(--source bm25=runs/scifact-test.bm25.trec)
   [[ $v == *dpr* ]] && sources+=(--source dpr=runs/scifact-test.dpr.trec)
   finished runs/train/scifact-$v || timed train-scifact-$v $PY -m rerankinject.train \
