@@ -66,3 +66,22 @@ def test_cli(tmp_path, capsys):
     assert capsys.readouterr().out == "alpha\t0.0\n"
     with pytest.raises(SystemExit):
         main(["--first", str(f), "--ce", str(c), "--output", str(out)])
+
+
+def test_cli_depth_interpolates_only_the_reranked_part(tmp_path):
+    """`rerank --depth 3` writes the re-ranked 3 and the rest below them: --depth 3 interpolates the 3 alone."""
+    f, c = tmp_path / "f.trec", tmp_path / "c.trec"
+    write_run(FIRST, f)
+    with_tail = {q: list(recs) for q, recs in CE.items()}
+    with_tail["q1"].append(RunRecord("q1", "d", -10.0))  # the tail, below the re-ranked documents
+    write_run(with_tail, c)
+    expected = interpolate_runs(FIRST, CE, 0.5)
+    out = tmp_path / "o.trec"
+    assert main(["--first", str(f), "--ce", str(c), "--alpha", "0.5", "--depth", "3", "--output", str(out)]) == 0
+    got = read_run(out)
+    assert _order(got, "q1") == _order(expected, "q1") and got["q1"][0].score == pytest.approx(0.55)
+    full = tmp_path / "full.trec"
+    assert main(["--first", str(f), "--ce", str(c), "--alpha", "0.5", "--output", str(full)]) == 0
+    assert read_run(full)["q1"][0].score != pytest.approx(0.55)  # d in the min-max: other scores
+    with pytest.raises(SystemExit):
+        main(["--first", str(f), "--ce", str(c), "--alpha", "0.5", "--depth", "0", "--output", str(out)])

@@ -17,18 +17,23 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from ..cli import run_cli, setup_logging
+from ..cli import require_min, run_cli, setup_logging
 from ..datasets.registry import rel_level_for, resolve_qrels
 from ..errors import DataError
 from ..evaluate.measures import measures_for
 from ..injection.normalize import PER_QUERY_KINDS
-from ..io.runs import read_run, write_run
+from ..io.runs import Run, read_run, sort_hits, write_run
 from .baseline import alpha_grid, interpolate_runs, tune_alpha
 
 __all__ = ["build_parser", "main"]
 
 logger = logging.getLogger(__name__)
 
+
+
+def _reranked_part(run: Run, depth: int | None) -> Run:
+    """Each query's top ``depth`` hits by (-score, doc id) (all of them for None): the re-ranked part of a run."""
+    return run if depth is None else {q: sort_hits(recs)[:depth] for q, recs in run.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rel-level", type=int, default=None, help="binary relevance level for the tuning measure")
     p.add_argument("--norm", choices=PER_QUERY_KINDS, default="minmax-query",
                    help="per-query normaliser of both runs (default minmax-query)")
+    p.add_argument("--depth", type=int, default=None,
+                   help="interpolate only each query's top DEPTH of the cross-encoder runs (--ce, --tune-ce): the "
+                        "depth they were re-ranked to, as `rerank --depth` writes the rest of the candidates below "
+                        "them; those follow in first-stage order (default: every document)")
     p.add_argument("--tag", default="interp", help="run tag (default interp)")
     p.add_argument("--data-root", help="data root for named qrels")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -65,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give either --alpha or the --tune-* flags, not both")
     if args.alpha is not None and not 0 <= args.alpha <= 1:
         parser.error(f"--alpha must be in [0, 1], got {args.alpha}")
+    require_min(parser, args, 1, "depth")
     if not 0 < args.alpha_step <= 1:
         parser.error(f"--alpha-step must be in (0, 1], got {args.alpha_step}")
     try:
@@ -74,10 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose)
 
     def body() -> int:
-        first, ce = read_run(args.first), read_run(args.ce)
+        first, ce = read_run(args.first), _reranked_part(read_run(args.ce), args.depth)
         alpha = args.alpha
         if alpha is None:
-            t_first, t_ce = read_run(args.tune_first), read_run(args.tune_ce)
+            t_first, t_ce = read_run(args.tune_first), _reranked_part(read_run(args.tune_ce), args.depth)
             shared = sorted(set(t_ce) & set(ce))
             if shared:
                 raise DataError(f"tuning and test queries overlap ({len(shared)} shared, e.g. {shared[0]!r}): "

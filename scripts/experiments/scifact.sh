@@ -64,6 +64,26 @@ h100=$S/hybrid-bm25dprcat.top100.trec.gz
   --topics scifact-test --corpus scifact-test --model models/minilm-l6-scifact-hybrid-bm25dprcat --depth 100 \
   --source bm25=runs/scifact-test.hybrid.bm25.trec --source dpr=runs/scifact-test.hybrid.dense.trec \
   --threads "${THREADS:-2}" --output $h100 --tag scifact-hybrid-bm25dprcat
+# interp_hybrid V NAME OUTDIR: the interpolation baseline over the hybrid first stage: hybrid + the model of
+# scripts/configs/scifact_V.yaml (OUTDIR/best) on the test hybrid top 20 ($S/NAME.top20.trec.gz, its re-ranked 20),
+# per-query min-max, alpha tuned on the model's own 40 validation queries (held out of its training; their hybrid top
+# 20 re-ranked by --validation-only, kept in docs/results/training) -> $S/NAME-interp.top20.trec.gz
+interp_hybrid() {
+  local val=$RES/training/scifact-$2.validation-top20.trec.gz out=$S/$2-interp.top20.trec.gz
+  [ -f $out ] && return 0
+  if [ ! -f $val ]; then
+    timed validation-scifact-$2 $PY -m rerankinject.train --config scripts/configs/scifact_$1.yaml --validation-only \
+      --test-depth 20 --output-dir $3 >> runs/scifact-$2.validation.log 2>&1
+    keep $3/validation.scifact-train.trec $val 20 scifact-$2-validation
+  fi
+  $PY -m rerankinject.interpolate --first $S/hybrid.trec.gz --ce $S/$2.top20.trec.gz --depth 20 \
+    --tune-first runs/scifact-train.hybrid.trec --tune-ce $val --tune-qrels scifact-train --output $out --tag $2-interp
+}
+# ... for the shipped model (its best/ a link in a folder that no config trains into)
+mkdir -p runs/train/shipped-scifact-hybrid-bm25dprcat
+[ -e runs/train/shipped-scifact-hybrid-bm25dprcat/best ] || \
+  ln -s "$PWD/models/minilm-l6-scifact-hybrid-bm25dprcat" runs/train/shipped-scifact-hybrid-bm25dprcat/best
+interp_hybrid hybrid_bm25dprcat hybrid-bm25dprcat runs/train/shipped-scifact-hybrid-bm25dprcat
 [ -n "${ZERO_SHOT_ONLY:-}" ] && exit 0
 for v in "${variants[@]}"; do
   if [[ $v == hybrid_* ]]; then  # a model over the hybrid first stage (scifact_hybrid_*.yaml, e.g.
@@ -77,6 +97,7 @@ for v in "${variants[@]}"; do
       --topics scifact-test --corpus scifact-test --model runs/train/$name/best --depth 20 \
       --source bm25=runs/scifact-test.hybrid.bm25.trec --source dpr=runs/scifact-test.hybrid.dense.trec \
       --threads "${THREADS:-1}" --output $S/${v//_/-}.top20.trec.gz --tag $name
+    interp_hybrid $v ${v//_/-} runs/train/$name
     continue
   fi
   sources=(--source bm25=runs/scifact-test.bm25.trec)
