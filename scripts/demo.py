@@ -102,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
                                          str(args.rerank_depth), "--backend", args.backend, "--output",
                                          str(reranked)])
         interp = runs / f"scifact-test.hybrid+{MODEL.name}.top{args.rerank_depth}.alpha{args.interp_alpha:g}.trec"
+        if args.rerank_depth != 20:
+            logger.warning("--interp-alpha %g was tuned at re-ranking depth 20, not %d", args.interp_alpha,
+                           args.rerank_depth)
         if not interp.is_file():
             step("interpolate", interpolate_main, ["--first", str(hybrid), "--ce", str(reranked), "--depth",
                                                    str(args.rerank_depth), "--alpha", str(args.interp_alpha),

@@ -175,7 +175,7 @@ SCIFACT_ROWS = [
     ("hybrid + BM25DPRCAT (MS MARCO DPRCAT -> SciFact)", "hybrid-bm25dprcat-msmarco-dprcat-interp.top20.trec.gz",
      "interpolation as above (alpha 0.05)"),
     ("hybrid + BM25DPRCAT (seed 43)", "hybrid-bm25dprcat-seed43-interp.top20.trec.gz",
-     "interpolation as above, alpha tuned on the seed-43 model's own validation queries"),
+     "interpolation as above, alpha tuned on the seed-43 model's own validation queries (0.35)"),
     ("hybrid top-20 re-ranked by BM25DPRCAT (MS MARCO, zero-shot)", "msmarco-bm25dprcat-tuned.hybrid-top20.trec.gz",
      "the MS MARCO-style BM25DPRCAT (tuned teacher, seed 42) as it is, max_length 160"),
     ("CAT (MS MARCO, zero-shot)", "msmarco-cat.trec.gz", "the DL models, BM25 top-20 re-ranked"),

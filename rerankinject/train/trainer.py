@@ -95,8 +95,16 @@ def check_resumable(cfg: TrainConfig) -> None:
                         f"{'; ...' if len(differ) > 4 else ''}); give a new output_dir, or resume: false to start over")
 
 
-def head_lr(cfg: TrainConfig, new_head: bool) -> float:
-    """The head's learning rate: ``head_lr`` for a new head (or with ``head_lr_on_trained_head``), else ``lr``."""
+def effective_head_lr(cfg: TrainConfig, new_head: bool) -> float:
+    """The learning rate the classification head (and pooler) trains at.
+
+    Args:
+        cfg: the training config (``head_lr``, ``head_lr_on_trained_head``, ``lr``).
+        new_head: the head is new (not a trained cross-encoder's).
+
+    Returns:
+        ``head_lr`` for a new head (or with ``head_lr_on_trained_head``), else ``lr``.
+    """
     return cfg.head_lr if (cfg.head_lr and (new_head or cfg.head_lr_on_trained_head)) else cfg.lr
 
 
@@ -108,7 +116,7 @@ def param_groups(model: Any, cfg: TrainConfig, new_head: bool = True) -> list[di
     """
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
     head_keys = ("classifier", "pooler")
-    lr_head = head_lr(cfg, new_head)
+    lr_head = effective_head_lr(cfg, new_head)
     groups: dict[tuple[bool, bool], list[Any]] = {}
     for n, p in model.named_parameters():
         if cfg.freeze_embeddings and "word_embeddings" in n:
@@ -358,7 +366,7 @@ def train_model(cfg: TrainConfig, ce: Any, dataset: GroupDataset | StreamedGroup
         _write_json(out / ARGS_FILE, cfg.to_dict())
     logger.info("training %s: %d groups of %d, batch %d x accum %d x %d processes, loss %s, lr %g (head %g, %s)",
                 ce.recipe.variant, len(dataset), dataset.group_size, cfg.batch_size, cfg.grad_accum,
-                args.world_size, cfg.loss, cfg.lr, head_lr(cfg, new_head), "new" if new_head else "trained")
+                args.world_size, cfg.loss, cfg.lr, effective_head_lr(cfg, new_head), "new" if new_head else "trained")
     if resume:
         logger.info("resuming from %s", resume)
     trainer.train(resume_from_checkpoint=resume)

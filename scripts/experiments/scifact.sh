@@ -10,7 +10,8 @@
 # bm25dprcat`, after one `ZERO_SHOT_ONLY=1 scifact.sh` (first stages and zero-shot rows).
 #   bash scripts/experiments/scifact.sh [VARIANT ...]   # default: cat bm25cat dprcat bm25dprcat bm25added
 #   FIRST_STAGE_ONLY=1 bash scripts/experiments/scifact.sh # indexes, first stages (test and train), DPR re-scoring
-#   ZERO_SHOT_ONLY=1 bash scripts/experiments/scifact.sh   # first stages and the zero-shot rows only
+#   ZERO_SHOT_ONLY=1 bash scripts/experiments/scifact.sh   # first stages, the zero-shot rows and the shipped model's
+#     rows (its test re-rankings, its validation queries re-ranked, hybrid + it)
 #   bash scripts/experiments/scifact.sh hybrid_bm25dprcat-msmarco   # a hybrid-first-stage model (its config
 #     scripts/configs/scifact_hybrid_bm25dprcat-msmarco.yaml), re-ranking the test hybrid top 20
 { # one block: bash reads it whole before running it, so editing this file cannot derail a running job
@@ -70,19 +71,26 @@ h100=$S/hybrid-bm25dprcat.top100.trec.gz
 # 20 re-ranked by --validation-only, kept in docs/results/training) -> $S/NAME-interp.top20.trec.gz
 interp_hybrid() {
   local val=$RES/training/scifact-$2.validation-top20.trec.gz out=$S/$2-interp.top20.trec.gz
+  local log=runs/train/scifact-$2.validation.log  # also records the tuned alpha
   [ -f $out ] && return 0
+  [ -f $S/$2.top20.trec.gz ] || { echo "interp_hybrid: $S/$2.top20.trec.gz missing (re-rank the test hybrid top 20 first)" >&2; return 1; }
   if [ ! -f $val ]; then
     timed validation-scifact-$2 $PY -m rerankinject.train --config scripts/configs/scifact_$1.yaml --validation-only \
-      --test-depth 20 --output-dir $3 >> runs/scifact-$2.validation.log 2>&1
+      --test-depth 20 --output-dir $3 >> $log 2>&1
     keep $3/validation.scifact-train.trec $val 20 scifact-$2-validation
   fi
   $PY -m rerankinject.interpolate --first $S/hybrid.trec.gz --ce $S/$2.top20.trec.gz --depth 20 \
-    --tune-first runs/scifact-train.hybrid.trec --tune-ce $val --tune-qrels scifact-train --output $out --tag $2-interp
+    --tune-first runs/scifact-train.hybrid.trec --tune-ce $val --tune-qrels scifact-train --output $out --tag $2-interp \
+    >> $log 2>&1
 }
-# ... for the shipped model (its best/ a link in a folder that no config trains into)
+# ... for the shipped model: its test hybrid top 20 (the demo's run, committed; re-made here when missing) and its
+# best/ (a relative link in a folder that no config trains into)
+[ -f $S/hybrid-bm25dprcat.top20.trec.gz ] || timed rerank-scifact-hybrid-top20 $PY -m rerankinject.rerank \
+  --run $S/hybrid.trec.gz --topics scifact-test --corpus scifact-test --model models/minilm-l6-scifact-hybrid-bm25dprcat \
+  --depth 20 --source bm25=runs/scifact-test.hybrid.bm25.trec --source dpr=runs/scifact-test.hybrid.dense.trec \
+  --threads "${THREADS:-2}" --output $S/hybrid-bm25dprcat.top20.trec.gz --tag scifact-hybrid-bm25dprcat
 mkdir -p runs/train/shipped-scifact-hybrid-bm25dprcat
-[ -e runs/train/shipped-scifact-hybrid-bm25dprcat/best ] || \
-  ln -s "$PWD/models/minilm-l6-scifact-hybrid-bm25dprcat" runs/train/shipped-scifact-hybrid-bm25dprcat/best
+ln -sfn ../../../models/minilm-l6-scifact-hybrid-bm25dprcat runs/train/shipped-scifact-hybrid-bm25dprcat/best
 interp_hybrid hybrid_bm25dprcat hybrid-bm25dprcat runs/train/shipped-scifact-hybrid-bm25dprcat
 [ -n "${ZERO_SHOT_ONLY:-}" ] && exit 0
 for v in "${variants[@]}"; do
@@ -90,8 +98,13 @@ for v in "${variants[@]}"; do
     # hybrid_bm25dprcat-msmarco): trained on SciFact train's hybrid top 100, re-ranking the test hybrid top 20 (the
     # demo's depth) with the hybrid search's BM25 and MiniLM scores
     name=scifact-${v//_/-}
+    if [ $v == hybrid_bm25dprcat ]; then  # its outputs' names are the shipped model's (the rows above)
+      echo "scifact.sh: hybrid_bm25dprcat is the shipped model's recipe; its rows are made above. To retrain it, copy" \
+        "its config under another name (see scifact_hybrid_bm25dprcat-seed43.yaml)" >&2
+      exit 2
+    fi
     finished runs/train/$name || timed train-$name $PY -m rerankinject.train \
-      --config scripts/configs/scifact_$v.yaml >> runs/train/$name.log 2>&1  # resumes
+      --config scripts/configs/scifact_$v.yaml --output-dir runs/train/$name >> runs/train/$name.log 2>&1  # resumes
     save_training $name
     [ -f $S/${v//_/-}.top20.trec.gz ] || timed rerank-$name-top20 $PY -m rerankinject.rerank --run $S/hybrid.trec.gz \
       --topics scifact-test --corpus scifact-test --model runs/train/$name/best --depth 20 \
