@@ -22,7 +22,7 @@ from ..datasets.registry import rel_level_for, resolve_qrels
 from ..errors import DataError
 from ..evaluate.measures import measures_for
 from ..injection.normalize import PER_QUERY_KINDS
-from ..io.runs import Run, read_run, sort_hits, write_run
+from ..io.runs import Run, read_run, write_run
 from .baseline import alpha_grid, interpolate_runs, tune_alpha
 
 __all__ = ["build_parser", "main"]
@@ -32,8 +32,8 @@ logger = logging.getLogger(__name__)
 
 
 def _reranked_part(run: Run, depth: int | None) -> Run:
-    """Each query's top ``depth`` hits by (-score, doc id) (all of them for None): the re-ranked part of a run."""
-    return run if depth is None else {q: sort_hits(recs)[:depth] for q, recs in run.items()}
+    """Each query's top ``depth`` hits of a run from ``read_run`` (ranked by (-score, doc id)); all for None."""
+    return run if depth is None else {q: recs[:depth] for q, recs in run.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -48,23 +48,25 @@ for v in cat bm25cat; do
       --source bm25=runs/scifact-test.bm25.trec --output $S/msmarco-$v.trec.gz --tag msmarco-$v
   fi
 done
+# rerank_hybrid MODEL DEPTH THREADS OUT TAG: MODEL re-ranks the test queries' hybrid top DEPTH, with the BM25 and
+# MiniLM scores of every hybrid candidate from the hybrid search's source runs
+rerank_hybrid() {
+  $PY -m rerankinject.rerank --run $S/hybrid.trec.gz --topics scifact-test --corpus scifact-test --model "$1" \
+    --depth $2 --source bm25=runs/scifact-test.hybrid.bm25.trec --source dpr=runs/scifact-test.hybrid.dense.trec \
+    --threads $3 --output $4 --tag $5
+}
 # the MS MARCO-style BM25DPRCAT (tuned teacher; the start of scifact_hybrid_bm25dprcat-msmarco.yaml) zero-shot on the
 # demo's hybrid top 20, BM25 and MiniLM injected (same bounds)
 model=$(msmarco_model bm25dprcat-tuned)
 if [ -d "$model" ] && [ ! -f $S/msmarco-bm25dprcat-tuned.hybrid-top20.trec.gz ]; then
-  timed rerank-scifact-msmarco-bm25dprcat-tuned-top20 $PY -m rerankinject.rerank --run $S/hybrid.trec.gz \
-    --topics scifact-test --corpus scifact-test --model "$model" --depth 20 --threads "${THREADS:-1}" \
-    --source bm25=runs/scifact-test.hybrid.bm25.trec --source dpr=runs/scifact-test.hybrid.dense.trec \
-    --output $S/msmarco-bm25dprcat-tuned.hybrid-top20.trec.gz --tag msmarco-bm25dprcat-tuned
+  timed rerank-scifact-msmarco-bm25dprcat-tuned-top20 rerank_hybrid "$model" 20 "${THREADS:-1}" \
+    $S/msmarco-bm25dprcat-tuned.hybrid-top20.trec.gz msmarco-bm25dprcat-tuned
 fi
 # the shipped SciFact-trained model (the demo's: BM25DPRCAT trained on SciFact train's hybrid top 100) re-ranking the
-# hybrid top 100 of the test queries (the demo re-ranks its top 20); BM25 and MiniLM scores of every hybrid candidate
-# come from the hybrid search's source runs
-h100=$S/hybrid-bm25dprcat.top100.trec.gz
-[ -f $h100 ] || timed rerank-scifact-hybrid-top100 $PY -m rerankinject.rerank --run $S/hybrid.trec.gz \
-  --topics scifact-test --corpus scifact-test --model models/minilm-l6-scifact-hybrid-bm25dprcat --depth 100 \
-  --source bm25=runs/scifact-test.hybrid.bm25.trec --source dpr=runs/scifact-test.hybrid.dense.trec \
-  --threads "${THREADS:-2}" --output $h100 --tag scifact-hybrid-bm25dprcat
+# hybrid top 100 of the test queries (the demo re-ranks its top 20)
+shipped=models/minilm-l6-scifact-hybrid-bm25dprcat
+[ -f $S/hybrid-bm25dprcat.top100.trec.gz ] || timed rerank-scifact-hybrid-top100 rerank_hybrid $shipped 100 \
+  "${THREADS:-2}" $S/hybrid-bm25dprcat.top100.trec.gz scifact-hybrid-bm25dprcat
 # interp_hybrid V NAME OUTDIR: the interpolation baseline over the hybrid first stage: hybrid + the model of
 # scripts/configs/scifact_V.yaml (OUTDIR/best) on the test hybrid top 20 ($S/NAME.top20.trec.gz, its re-ranked 20),
 # per-query min-max, alpha tuned on the model's own 40 validation queries (held out of its training; their hybrid top
@@ -85,12 +87,10 @@ interp_hybrid() {
 }
 # ... for the shipped model: its test hybrid top 20 (the demo's run, committed; re-made here when missing) and its
 # best/ (a relative link in a folder that no config trains into)
-[ -f $S/hybrid-bm25dprcat.top20.trec.gz ] || timed rerank-scifact-hybrid-top20 $PY -m rerankinject.rerank \
-  --run $S/hybrid.trec.gz --topics scifact-test --corpus scifact-test --model models/minilm-l6-scifact-hybrid-bm25dprcat \
-  --depth 20 --source bm25=runs/scifact-test.hybrid.bm25.trec --source dpr=runs/scifact-test.hybrid.dense.trec \
-  --threads "${THREADS:-2}" --output $S/hybrid-bm25dprcat.top20.trec.gz --tag scifact-hybrid-bm25dprcat
+[ -f $S/hybrid-bm25dprcat.top20.trec.gz ] || timed rerank-scifact-hybrid-top20 rerank_hybrid $shipped 20 \
+  "${THREADS:-2}" $S/hybrid-bm25dprcat.top20.trec.gz scifact-hybrid-bm25dprcat
 mkdir -p runs/train/shipped-scifact-hybrid-bm25dprcat
-ln -sfn ../../../models/minilm-l6-scifact-hybrid-bm25dprcat runs/train/shipped-scifact-hybrid-bm25dprcat/best
+ln -sfn ../../../$shipped runs/train/shipped-scifact-hybrid-bm25dprcat/best
 interp_hybrid hybrid_bm25dprcat hybrid-bm25dprcat runs/train/shipped-scifact-hybrid-bm25dprcat
 [ -n "${ZERO_SHOT_ONLY:-}" ] && exit 0
 for v in "${variants[@]}"; do
@@ -106,10 +106,8 @@ for v in "${variants[@]}"; do
     finished runs/train/$name || timed train-$name $PY -m rerankinject.train \
       --config scripts/configs/scifact_$v.yaml --output-dir runs/train/$name >> runs/train/$name.log 2>&1  # resumes
     save_training $name
-    [ -f $S/${v//_/-}.top20.trec.gz ] || timed rerank-$name-top20 $PY -m rerankinject.rerank --run $S/hybrid.trec.gz \
-      --topics scifact-test --corpus scifact-test --model runs/train/$name/best --depth 20 \
-      --source bm25=runs/scifact-test.hybrid.bm25.trec --source dpr=runs/scifact-test.hybrid.dense.trec \
-      --threads "${THREADS:-1}" --output $S/${v//_/-}.top20.trec.gz --tag $name
+    [ -f $S/${v//_/-}.top20.trec.gz ] || timed rerank-$name-top20 rerank_hybrid runs/train/$name/best 20 \
+      "${THREADS:-1}" $S/${v//_/-}.top20.trec.gz $name
     interp_hybrid $v ${v//_/-} runs/train/$name
     continue
   fi
