@@ -94,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         "| data set | nDCG@10 | MRR@10 | MAP | R@100 | run |", "|---|---|---|---|---|---|", *rows, "",
         args.notes, "",
         "## Use", "", "```",
-        f"python -m rerankinject.rerank --model {out} --run RUN --topics T --corpus C --source bm25=BM25_RUN "
-        "--output OUT", "```", "",
+        f"python -m rerankinject.rerank --model {out} --run RUN --topics T --corpus C "
+        + "".join(f"--source {s}={s.upper()}_RUN " for s in recipe.get("sources") or [])
+        + "--output OUT", "```", "",
         "## Other tools (sentence-transformers, Hugging Face)", "",
         f"The recipe is in `injection.json` and in `config.json` under `{CONFIG_KEY}`; plain (query, passage) pairs "
         "score WITHOUT the injected score. `rerankinject.injection.text_pairs(model_dir, query, passages, "

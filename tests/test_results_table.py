@@ -31,6 +31,8 @@ def test_pooled_tables_wait_for_every_run(rt, data_root, tmp_path):
     assert rt.seed_table(tmp_path) == ""
     assert rt.teacher_table(tmp_path) == ""
     assert rt.pooled_table(tmp_path, rt.TUNED_ROWS) == ""
+    (tmp_path / "scifact").mkdir()
+    assert rt.scifact_family_table(tmp_path) == ""
 
 
 def test_seed_table_means_are_the_seeds_means(rt, data_root):
@@ -46,4 +48,19 @@ def test_seed_table_means_are_the_seeds_means(rt, data_root):
         assert shown == pytest.approx([*seeds, sum(seeds) / 2], abs=6e-5)
     for line in rows.values():
         for p in re.findall(r"\| (\d\.\d{3}) ", line):  # the p-value cells (3 decimals; nDCG@10 has 4)
+            assert 0.0 <= float(p) <= 1.0
+
+
+def test_scifact_family_table_reads_the_family_runs(rt, data_root):
+    """Each variant's cell is its run's nDCG@10; the shipped model is a reference row; p-values are p-values."""
+    text = rt.scifact_family_table(RESULTS)
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    assert {"CAT", "BM25CAT", "DPRCAT", "BM25DPRCAT", "hybrid + CAT", "hybrid (reference)"} <= set(rows)
+    ds = load_dataset("scifact-test")
+    for label, name in (("CAT", "hybrid-cat"), ("hybrid + DPRCAT", "hybrid-dprcat-interp")):
+        got = evaluate_run(read_run(RESULTS / "scifact" / f"{name}.top20.trec.gz"), ds.qrels(), ds.rel_level,
+                           ("nDCG@10",))["nDCG@10"]
+        assert float(rows[label].split("|")[2]) == pytest.approx(got, abs=6e-5)
+    for line in rows.values():
+        for p in re.findall(r"\| (\d\.\d{3}) ", line):
             assert 0.0 <= float(p) <= 1.0

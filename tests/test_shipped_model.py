@@ -79,6 +79,8 @@ def test_demo_model_card_recipe_fp16_and_demo_uses_it():
         assert needed in card
     recipe = json.loads((DEMO_MODEL / "injection.json").read_text())
     assert recipe["variant"] == "BM25DPRCAT" and recipe["sources"] == ["bm25", "dpr"]
+    use = next(line for line in card.splitlines() if line.startswith("python -m rerankinject.rerank"))
+    assert "--source bm25=" in use and "--source dpr=" in use  # the card's command passes every injected score
     assert sum(f.stat().st_size for f in DEMO_MODEL.iterdir() if f.is_file()) <= 50 * 2**20
     with safe_open(str(DEMO_MODEL / "model.safetensors"), "pt") as fh:
         assert {fh.get_slice(k).get_dtype() for k in fh.keys()} == {"F16"}

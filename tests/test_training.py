@@ -406,6 +406,36 @@ def test_validation_only_reranks_the_held_out_queries_with_the_best_model(traine
     assert "--validation-only cannot be combined" in capsys.readouterr().err
 
 
+def test_validation_only_with_another_model_folder(trained, tmp_path, capsys):
+    """``--model DIR`` re-ranks the validation queries with a model that is not output_dir/best (the config's
+    output_dir gets the run): the same scores as the trainer's own best; misuse is refused before any work."""
+    import yaml
+
+    from rerankinject.io.runs import read_run
+    from rerankinject.train.__main__ import main as train_main
+    from rerankinject.train.pipeline import rerank_validation
+
+    cfg, _ = trained
+    rerank_validation(cfg)
+    own = read_run(Path(cfg.output_dir) / "validation.scifact-train.trec")
+    keys = ("dataset", "sources", "variant", "missing_score", "max_length", "val_queries", "val_depth", "seed",
+            "threads", "test_depth")
+    conf = tmp_path / "other.yaml"
+    conf.write_text(yaml.safe_dump({k: getattr(cfg, k) for k in keys} | {"output_dir": str(tmp_path / "elsewhere")}))
+    assert train_main(["--config", str(conf), "--validation-only", "--model", str(Path(cfg.output_dir) / "best")]) == 0
+    other = read_run(tmp_path / "elsewhere" / "validation.scifact-train.trec")
+    assert {q: [(r.doc_id, round(r.score, 5)) for r in recs] for q, recs in other.items()} == \
+        {q: [(r.doc_id, round(r.score, 5)) for r in recs] for q, recs in own.items()}
+    assert not (tmp_path / "elsewhere" / "best").exists()
+    capsys.readouterr()
+    for argv, msg in ((["--model", str(tmp_path)], "not a trained model folder"),
+                      ([], "--model picks the model")):
+        with pytest.raises(SystemExit):
+            train_main(["--config", str(conf), *(["--validation-only"] if argv else []),
+                        *(argv or ["--model", str(Path(cfg.output_dir) / "best")])])
+        assert msg in capsys.readouterr().err
+
+
 def test_trained_folder_loads_in_three_libraries(trained):
     from sentence_transformers import CrossEncoder
     from transformers import AutoModelForSequenceClassification, AutoTokenizer

@@ -3,7 +3,8 @@
 Every scalar config key can be overridden by a flag (``max_steps`` -> ``--max-steps``); nested keys (sources,
 teacher, bounds, bm25added, test_sources, missing_score) are set in the file. ``--test`` re-ranks the configured
 test run with the best model once training is done; ``--test-only`` does only that; ``--validation-only`` re-ranks
-the validation queries held out from training (to tune, e.g., the interpolation baseline on them).
+the validation queries held out from training (to tune, e.g., the interpolation baseline on them); with either,
+``--model DIR`` re-ranks with another trained model than ``output_dir/best`` (e.g. a shipped one).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import sys
 import typing
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ..cli import run_cli, setup_logging
@@ -42,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--validation-only", action="store_true",
                    help="only re-rank the validation queries (held out from training) with output_dir/best at "
                         "test_depth; writes output_dir/validation.<dataset>.trec (e.g. to tune interpolation)")
+    p.add_argument("--model", metavar="DIR",
+                   help="with --test-only or --validation-only: re-rank with this trained model folder instead of "
+                        "output_dir/best (the run still goes to output_dir)")
     p.add_argument("-v", "--verbose", action="store_true")
     hints = typing.get_type_hints(__import__("rerankinject.train.config", fromlist=["TrainConfig"]).TrainConfig)
     for name in SCALAR_FIELDS:
@@ -63,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give --config FILE.yaml (or at least --dataset and the sources in a config)")
     if args.validation_only and (args.test or args.test_only):
         parser.error("--validation-only cannot be combined with --test or --test-only")
+    if args.model is not None:
+        if not (args.validation_only or args.test_only):
+            parser.error("--model picks the model of --test-only or --validation-only "
+                         "(training writes output_dir/best)")
+        if not (Path(args.model) / "config.json").is_file():
+            parser.error(f"--model {args.model}: not a trained model folder (no config.json)")
     setup_logging(args.verbose)
 
     def body() -> int:
@@ -71,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides = {k: getattr(args, k) for k in SCALAR_FIELDS}
         cfg = load_config(args.config, overrides)
         if args.validation_only:
-            sys.stdout.write(json.dumps(rerank_validation(cfg), indent=2) + "\n")
+            sys.stdout.write(json.dumps(rerank_validation(cfg, args.model), indent=2) + "\n")
             return 0
         if (args.test or args.test_only) and not cfg.test_dataset:
             parser.error("--test needs test_dataset and test_sources in the config")
@@ -79,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             curve = train_from_config(cfg)
             logger.info("best validation nDCG@10 %s at step %s", curve["best_score"], curve["best_step"])
         if args.test or args.test_only:
-            result = evaluate_test(cfg)
+            result = evaluate_test(cfg, args.model)
             sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return 0
 

@@ -14,6 +14,9 @@
 #     rows (its test re-rankings, its validation queries re-ranked, hybrid + it)
 #   bash scripts/experiments/scifact.sh hybrid_bm25dprcat-msmarco   # a hybrid-first-stage model (its config
 #     scripts/configs/scifact_hybrid_bm25dprcat-msmarco.yaml), re-ranking the test hybrid top 20
+#   bash scripts/experiments/scifact.sh hybrid_cat hybrid_dprcat &  bash scripts/experiments/scifact.sh hybrid_bm25cat \
+#     hybrid_bm25dprcat-repro   # the like-for-like family over the hybrid (the demo's recipe, only the injection
+#     differs; two lanes of ~37 min of training + ~7 min of re-ranking per model on one thread each)
 { # one block: bash reads it whole before running it, so editing this file cannot derail a running job
 source "$(dirname "$0")/common.sh"
 S=$RES/scifact
@@ -67,8 +70,8 @@ fi
 shipped=models/minilm-l6-scifact-hybrid-bm25dprcat
 [ -f $S/hybrid-bm25dprcat.top100.trec.gz ] || timed rerank-scifact-hybrid-top100 rerank_hybrid $shipped 100 \
   "${THREADS:-2}" $S/hybrid-bm25dprcat.top100.trec.gz scifact-hybrid-bm25dprcat
-# interp_hybrid V NAME OUTDIR: the interpolation baseline over the hybrid first stage: hybrid + the model of
-# scripts/configs/scifact_V.yaml (OUTDIR/best) on the test hybrid top 20 ($S/NAME.top20.trec.gz, its re-ranked 20),
+# interp_hybrid V NAME OUTDIR [MODEL]: the interpolation baseline over the hybrid first stage: hybrid + the model of
+# scripts/configs/scifact_V.yaml (MODEL, default OUTDIR/best) on the test hybrid top 20 ($S/NAME.top20.trec.gz),
 # per-query min-max, alpha tuned on the model's own 40 validation queries (held out of its training; their hybrid top
 # 20 re-ranked by --validation-only, kept in docs/results/training) -> $S/NAME-interp.top20.trec.gz
 interp_hybrid() {
@@ -78,20 +81,18 @@ interp_hybrid() {
   [ -f $S/$2.top20.trec.gz ] || { echo "interp_hybrid: $S/$2.top20.trec.gz missing (re-rank the test hybrid top 20 first)" >&2; return 1; }
   if [ ! -f $val ]; then
     timed validation-scifact-$2 $PY -m rerankinject.train --config scripts/configs/scifact_$1.yaml --validation-only \
-      --test-depth 20 --output-dir $3 >> $log 2>&1
+      --test-depth 20 --output-dir $3 ${4:+--model $4} >> $log 2>&1
     keep $3/validation.scifact-train.trec $val 20 scifact-$2-validation
   fi
   $PY -m rerankinject.interpolate --first $S/hybrid.trec.gz --ce $S/$2.top20.trec.gz --depth 20 \
     --tune-first runs/scifact-train.hybrid.trec --tune-ce $val --tune-qrels scifact-train --output $out --tag $2-interp \
     >> $log 2>&1
 }
-# ... for the shipped model: its test hybrid top 20 (the demo's run, committed; re-made here when missing) and its
-# best/ (a relative link in a folder that no config trains into)
+# ... for the shipped model: its test hybrid top 20 (the demo's run, committed; re-made here when missing); its
+# validation run goes to a folder that no config trains into
 [ -f $S/hybrid-bm25dprcat.top20.trec.gz ] || timed rerank-scifact-hybrid-top20 rerank_hybrid $shipped 20 \
   "${THREADS:-2}" $S/hybrid-bm25dprcat.top20.trec.gz scifact-hybrid-bm25dprcat
-mkdir -p runs/train/shipped-scifact-hybrid-bm25dprcat
-ln -sfn ../../../$shipped runs/train/shipped-scifact-hybrid-bm25dprcat/best
-interp_hybrid hybrid_bm25dprcat hybrid-bm25dprcat runs/train/shipped-scifact-hybrid-bm25dprcat
+interp_hybrid hybrid_bm25dprcat hybrid-bm25dprcat runs/train/shipped-scifact-hybrid-bm25dprcat $shipped
 [ -n "${ZERO_SHOT_ONLY:-}" ] && exit 0
 for v in "${variants[@]}"; do
   if [[ $v == hybrid_* ]]; then  # a model over the hybrid first stage (scifact_hybrid_*.yaml, e.g.
@@ -108,6 +109,11 @@ for v in "${variants[@]}"; do
     save_training $name
     [ -f $S/${v//_/-}.top20.trec.gz ] || timed rerank-$name-top20 rerank_hybrid runs/train/$name/best 20 \
       "${THREADS:-1}" $S/${v//_/-}.top20.trec.gz $name
+    # the last checkpoint too when validation (40 queries) chose an earlier one
+    if ! best_is_last $name && [ ! -f $S/${v//_/-}-last.top20.trec.gz ]; then
+      timed rerank-$name-last-top20 rerank_hybrid "$(last_model $name)" 20 "${THREADS:-1}" \
+        $S/${v//_/-}-last.top20.trec.gz $name-last
+    fi
     interp_hybrid $v ${v//_/-} runs/train/$name
     continue
   fi
