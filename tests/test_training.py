@@ -407,8 +407,8 @@ def test_validation_only_reranks_the_held_out_queries_with_the_best_model(traine
 
 
 def test_validation_only_with_another_model_folder(trained, tmp_path, capsys):
-    """``--model DIR`` re-ranks the validation queries with a model that is not output_dir/best (the config's
-    output_dir gets the run): the same scores as the trainer's own best; misuse is refused before any work."""
+    """``--model DIR`` re-ranks the validation queries with a model that is not output_dir/best (the run goes to
+    --output-dir): the same scores as the trainer's own best; misuse is refused with a parser error."""
     import yaml
 
     from rerankinject.io.runs import read_run
@@ -421,19 +421,25 @@ def test_validation_only_with_another_model_folder(trained, tmp_path, capsys):
     keys = ("dataset", "sources", "variant", "missing_score", "max_length", "val_queries", "val_depth", "seed",
             "threads", "test_depth")
     conf = tmp_path / "other.yaml"
-    conf.write_text(yaml.safe_dump({k: getattr(cfg, k) for k in keys} | {"output_dir": str(tmp_path / "elsewhere")}))
-    assert train_main(["--config", str(conf), "--validation-only", "--model", str(Path(cfg.output_dir) / "best")]) == 0
-    other = read_run(tmp_path / "elsewhere" / "validation.scifact-train.trec")
+    conf.write_text(yaml.safe_dump({k: getattr(cfg, k) for k in keys}))
+    best, elsewhere = str(Path(cfg.output_dir) / "best"), str(tmp_path / "elsewhere")
+    assert train_main(["--config", str(conf), "--validation-only", "--model", best, "--output-dir", elsewhere]) == 0
+    other = read_run(Path(elsewhere) / "validation.scifact-train.trec")
     assert {q: [(r.doc_id, round(r.score, 5)) for r in recs] for q, recs in other.items()} == \
         {q: [(r.doc_id, round(r.score, 5)) for r in recs] for q, recs in own.items()}
-    assert not (tmp_path / "elsewhere" / "best").exists()
+    assert not (Path(elsewhere) / "best").exists()
     capsys.readouterr()
-    for argv, msg in ((["--model", str(tmp_path)], "not a trained model folder"),
-                      ([], "--model picks the model")):
+    refused = {
+        "--model picks the model": ["--model", best, "--output-dir", elsewhere],  # training: no --model
+        "not a trained model folder": ["--validation-only", "--model", str(tmp_path), "--output-dir", elsewhere],
+        "--model needs --output-dir": ["--validation-only", "--model", best],
+        "another validation split: seed 42 there, 43": ["--validation-only", "--model", best, "--output-dir",
+                                                          elsewhere, "--seed", "43"],
+    }
+    for msg, argv in refused.items():
         with pytest.raises(SystemExit):
-            train_main(["--config", str(conf), *(["--validation-only"] if argv else []),
-                        *(argv or ["--model", str(Path(cfg.output_dir) / "best")])])
-        assert msg in capsys.readouterr().err
+            train_main(["--config", str(conf), *argv])
+        assert msg in capsys.readouterr().err, msg
 
 
 def test_trained_folder_loads_in_three_libraries(trained):

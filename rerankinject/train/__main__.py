@@ -42,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test", action="store_true", help="after training, re-rank the test run once with the best model")
     p.add_argument("--test-only", action="store_true", help="only re-rank the test run with output_dir/best")
     p.add_argument("--validation-only", action="store_true",
-                   help="only re-rank the validation queries (held out from training) with output_dir/best at "
-                        "test_depth; writes output_dir/validation.<dataset>.trec (e.g. to tune interpolation)")
+                   help="only re-rank the validation queries (held out from training) with output_dir/best (or "
+                        "--model) at test_depth; writes output_dir/validation.<dataset>.trec (e.g. to tune "
+                        "interpolation)")
     p.add_argument("--model", metavar="DIR",
                    help="with --test-only or --validation-only: re-rank with this trained model folder instead of "
                         "output_dir/best (the run still goes to output_dir)")
@@ -53,6 +54,23 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=_flag_type(hints[name]), default=None,
                        metavar=name.upper(), help=f"config key {name}")
     return p
+
+
+def _check_split(parser: argparse.ArgumentParser, cfg: Any, model: Path) -> None:
+    """Refuse ``--validation-only --model`` when the config draws another validation split than the model held out.
+
+    The split is made from ``dataset`` (or ``val_dataset``), ``val_queries`` and ``seed``; with other values the
+    "validation" queries could be ones the model trained on. The model's ``training_args.json`` records them.
+    """
+    args_file = model / "training_args.json"
+    if not args_file.is_file():
+        return
+    trained = json.loads(args_file.read_text())
+    differ = [k for k in ("dataset", "val_dataset", "val_queries", "seed")
+              if k in trained and trained[k] != getattr(cfg, k)]
+    if differ:
+        parser.error(f"--model {model} held out another validation split: "
+                     + ", ".join(f"{k} {trained[k]!r} there, {getattr(cfg, k)!r} in the config" for k in differ))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,8 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not (args.validation_only or args.test_only):
             parser.error("--model picks the model of --test-only or --validation-only "
                          "(training writes output_dir/best)")
-        if not (Path(args.model) / "config.json").is_file():
-            parser.error(f"--model {args.model}: not a trained model folder (no config.json)")
+        if not args.model or not (Path(args.model) / "config.json").is_file():
+            parser.error(f"--model {args.model!r}: not a trained model folder (no config.json)")
+        if args.output_dir is None:
+            parser.error("--model needs --output-dir (the run would overwrite the config's output_dir's own)")
     setup_logging(args.verbose)
 
     def body() -> int:
@@ -81,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         overrides = {k: getattr(args, k) for k in SCALAR_FIELDS}
         cfg = load_config(args.config, overrides)
+        if args.validation_only and args.model:
+            _check_split(parser, cfg, Path(args.model))
         if args.validation_only:
             sys.stdout.write(json.dumps(rerank_validation(cfg, args.model), indent=2) + "\n")
             return 0

@@ -81,7 +81,7 @@ interp_hybrid() {
   [ -f $S/$2.top20.trec.gz ] || { echo "interp_hybrid: $S/$2.top20.trec.gz missing (re-rank the test hybrid top 20 first)" >&2; return 1; }
   if [ ! -f $val ]; then
     timed validation-scifact-$2 $PY -m rerankinject.train --config scripts/configs/scifact_$1.yaml --validation-only \
-      --test-depth 20 --output-dir $3 ${4:+--model $4} >> $log 2>&1
+      --test-depth 20 --output-dir $3 ${4:+--model "$4"} >> $log 2>&1
     keep $3/validation.scifact-train.trec $val 20 scifact-$2-validation
   fi
   $PY -m rerankinject.interpolate --first $S/hybrid.trec.gz --ce $S/$2.top20.trec.gz --depth 20 \
