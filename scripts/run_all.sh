@@ -12,8 +12,9 @@ ZERO_SHOT_ONLY=1 bash scripts/experiments/scifact.sh   # first stages, DPR re-sc
 bash scripts/experiments/scifact.sh cat bm25added & a=$!   # bm25added's teacher is the trained CAT
 bash scripts/experiments/scifact.sh bm25cat dprcat bm25dprcat & b=$!
 wait $a; wait $b
-bash scripts/experiments/scifact.sh hybrid_cat hybrid_dprcat & a=$!   # the like-for-like family over the hybrid
-bash scripts/experiments/scifact.sh hybrid_bm25cat hybrid_bm25dprcat-repro & b=$!
+bash scripts/experiments/scifact.sh hybrid_cat hybrid_dprcat hybrid_cat-seed43 & a=$!   # the family over the hybrid
+bash scripts/experiments/scifact.sh hybrid_bm25cat hybrid_bm25dprcat-repro hybrid_bm25cat-seed43 \
+  hybrid_bm25dprcat-seed43 & b=$!
 wait $a; wait $b
 FOLDS=dl20:dl19 bash scripts/experiments/dl_folds.sh & a=$!
 FOLDS=dl19:dl20 bash scripts/experiments/dl_folds.sh & b=$!
