@@ -401,9 +401,8 @@ def scifact_family_table(res: Path) -> str:
     blocks = [{v: [f"{n}.top20.trec.gz"] for v, n in SCIFACT_FAMILY.items()},
               {f"hybrid + {v}": [f"{n}-interp.top20.trec.gz"] for v, n in SCIFACT_FAMILY.items()}]
     if all(run_file(ds, folder, f"{n}{x}.top20.trec.gz") for n in SCIFACT_SEED43.values() for x in ("", "-interp")):
-        blocks += [{f"{v}, seeds 42 + 43": [f"{SCIFACT_FAMILY[v]}{x}.top20.trec.gz", f"{n}{x}.top20.trec.gz"]
-                    for v, n in SCIFACT_SEED43.items()} for x in ("", "-interp")]
-        blocks[3] = {f"hybrid + {lab}": f for lab, f in blocks[3].items()}
+        blocks += [{f"{pre}{v}, seeds 42 + 43": [f"{SCIFACT_FAMILY[v]}{x}.top20.trec.gz", f"{n}{x}.top20.trec.gz"]
+                    for v, n in SCIFACT_SEED43.items()} for x, pre in (("", ""), ("-interp", "hybrid + "))]
     refs = {lab: [f] for lab, f in SCIFACT_FAMILY_REFS.items()}
     refs |= {f"{v}, last checkpoint": [f"{n}-last.top20.trec.gz"] for v, n in SCIFACT_FAMILY.items()
              if run_file(ds, folder, f"{n}-last.top20.trec.gz")}  # when validation chose an earlier checkpoint
